@@ -1,0 +1,80 @@
+"""The alert record: the stable schema QA tools and trainers rely on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+Severity = Literal["info", "warning", "critical"]
+SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
+
+ACOUSTIC_KINDS = (
+    "customer_raised",
+    "customer_yelling",
+    "agent_raised",
+    "agent_yelling",
+    "agent_matching",
+    "agent_interrupting",
+)
+KINDS = (*ACOUSTIC_KINDS, "phrase")
+
+
+def now_iso() -> str:
+    """Wall-clock time of emission, ISO 8601 with timezone, millisecond precision."""
+    return datetime.now(timezone.utc).astimezone().isoformat(timespec="milliseconds")
+
+
+@dataclass
+class Alert:
+    """One alert.
+
+    Attributes:
+        kind: one of `KINDS`.
+        speaker: "agent" or "customer": whose speech the alert is about.
+        start, end: seconds from the start of the call.
+        severity: "info", "warning" or "critical".
+        message: one line for the agent.
+        tip: the de-escalation advice that goes with it.
+        evidence: the numbers behind it (dB, semitones, seconds).
+        text: transcript of the speech, when there is one.
+        call: call id.
+        at: wall-clock ISO 8601 time of emission (set when emitted).
+        cue: the phrase cue name, for kind "phrase".
+    """
+
+    kind: str
+    speaker: str
+    start: float
+    end: float
+    severity: Severity
+    message: str
+    tip: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    text: str | None = None
+    call: str = ""
+    at: str = ""
+    cue: str | None = None
+    agent: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        """The JSON object written to the log (the `record` field says what it is)."""
+        rec: dict[str, Any] = {
+            "record": "alert",
+            "kind": self.kind,
+            "speaker": self.speaker,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "severity": self.severity,
+            "message": self.message,
+            "tip": self.tip,
+            "evidence": self.evidence,
+            "text": self.text,
+            "call": self.call,
+            "at": self.at,
+        }
+        if self.cue is not None:
+            rec["cue"] = self.cue
+        if self.agent is not None:
+            rec["agent"] = self.agent
+        return rec

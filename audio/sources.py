@@ -1,0 +1,218 @@
+"""Call sources: iterables of `Block` at 16 kHz for the two speakers.
+
+A source is any iterable of `Block`. The analysis never knows which source it runs on;
+live capture (a later module) yields the same blocks. Files are read with soundfile in
+chunks and resampled with a streaming soxr resampler, so memory stays flat for long calls.
+All of this runs on the caller's thread.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from audio.types import SAMPLE_RATE, Block
+
+
+class SourceError(Exception):
+    """A source cannot deliver audio; the message is one line naming the file or device."""
+
+
+CHANNELS = {"left": 0, "right": 1}
+
+
+def _open(path: Path) -> sf.SoundFile:
+    if not path.exists():
+        raise SourceError(f"{path}: no such file")
+    if path.is_dir():
+        raise SourceError(f"{path}: is a directory, not an audio file")
+    if path.stat().st_size == 0:
+        raise SourceError(f"{path}: file is empty")
+    try:
+        handle = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        reason = str(exc).split(":")[-1].strip() or "unreadable"
+        raise SourceError(f"{path}: not a readable audio file ({reason})") from None
+    if handle.frames == 0:
+        handle.close()
+        raise SourceError(f"{path}: file holds no audio samples")
+    return handle
+
+
+def declared_bytes_missing(handle: sf.SoundFile) -> int:
+    """Bytes a WAV-style header promises beyond the end of the file (0 if complete)."""
+    match = re.search(r"data\s*:\s*(\d+)\s*\(should be (\d+)\)", handle.extra_info)
+    if match is None:
+        return 0
+    return max(0, int(match.group(1)) - int(match.group(2)))
+
+
+class _Resampler:
+    """Streaming resampler for one channel (identity at 16 kHz)."""
+
+    def __init__(self, rate: int) -> None:
+        self._stream = (
+            None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1, "float32")
+        )
+
+    def __call__(self, x: np.ndarray, last: bool = False) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if self._stream is None:
+            return x
+        return np.asarray(self._stream.resample_chunk(x, last=last), dtype=np.float32)
+
+
+class FileSource:
+    """Replays a recorded call from a stereo file or two mono files.
+
+    Args:
+        path: a stereo file (agent on `agent_channel`, customer on the other), or None when
+            `agent_path` and `customer_path` are given.
+        agent_channel: "left" or "right".
+        agent_path, customer_path: two mono files, one per speaker.
+        block_s: seconds of audio per block (at the file's rate).
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = None,
+        *,
+        agent_channel: str = "left",
+        agent_path: str | Path | None = None,
+        customer_path: str | Path | None = None,
+        block_s: float = 1.0,
+    ) -> None:
+        if agent_channel not in CHANNELS:
+            raise SourceError(
+                f"bad agent channel {agent_channel!r}: use one of {', '.join(CHANNELS)}"
+            )
+        if block_s <= 0:
+            raise ValueError("block_s must be > 0")
+        self.block_s = block_s
+        self._files: list[sf.SoundFile] = []
+        if path is not None:
+            if agent_path is not None or customer_path is not None:
+                raise SourceError("give either one stereo call file or --agent and --customer")
+            handle = _open(Path(path))
+            self._files.append(handle)
+            if handle.channels < 2:
+                handle.close()
+                raise SourceError(
+                    f"{path}: has {handle.channels} channel, a call needs two "
+                    "(or use --agent FILE --customer FILE)"
+                )
+            a = CHANNELS[agent_channel]
+            self._plan = [(handle, a), (handle, 1 - a)]
+            self.name = Path(path).stem
+        elif agent_path is not None and customer_path is not None:
+            ha = _open(Path(agent_path))
+            hc = _open(Path(customer_path))
+            self._files += [ha, hc]
+            self._plan = [(ha, 0), (hc, 0)]
+            self.name = Path(agent_path).stem
+        else:
+            raise SourceError("no call given: pass a stereo file or --agent FILE --customer FILE")
+        self._missing = {id(h): declared_bytes_missing(h) for h, _ in self._plan}
+        self.duration_s = max(h.frames / h.samplerate for h, _ in self._plan)
+        self.native_rates = [h.samplerate for h, _ in self._plan]
+
+    def close(self) -> None:
+        for handle in self._files:
+            handle.close()
+
+    def _read(self, handle: sf.SoundFile, n: int) -> np.ndarray:
+        try:
+            data = handle.read(n, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise SourceError(
+                f"{handle.name}: audio data is corrupt or truncated ({exc})"
+            ) from None
+        self._done[id(handle)] = self._done.get(id(handle), 0) + data.shape[0]
+        return data
+
+    def __iter__(self) -> Iterator[Block]:
+        self._done: dict[int, int] = {}
+        resamplers = [_Resampler(h.samplerate) for h, _ in self._plan]
+        pending = [np.zeros(0, np.float32), np.zeros(0, np.float32)]
+        done = [False, False]
+        start = 0
+        shared = self._plan[0][0] is self._plan[1][0]
+        try:
+            while not all(done):
+                if shared:
+                    handle = self._plan[0][0]
+                    data = self._read(handle, int(self.block_s * handle.samplerate))
+                    chunks = [data[:, ch] for _, ch in self._plan]
+                else:
+                    chunks = []
+                    for handle, ch in self._plan:
+                        data = self._read(handle, int(self.block_s * handle.samplerate))
+                        chunks.append(data[:, ch])
+                for i, chunk in enumerate(chunks):
+                    if done[i]:
+                        continue
+                    handle = self._plan[i][0]
+                    last = chunk.shape[0] == 0 or self._done[id(handle)] >= handle.frames
+                    pending[i] = np.concatenate([pending[i], resamplers[i](chunk, last=last)])
+                    done[i] = last
+                n = min(p.shape[0] for p in pending)
+                if all(done):
+                    n = max(p.shape[0] for p in pending)
+                    pending = [np.pad(p, (0, n - p.shape[0])) for p in pending]
+                if n == 0:
+                    continue
+                yield Block(start=start, agent=pending[0][:n], customer=pending[1][:n])
+                pending = [p[n:] for p in pending]
+                start += n
+        finally:
+            self.close()
+        self._check_complete()
+
+    def _check_complete(self) -> None:
+        for handle, _ in self._plan:
+            got = self._done.get(id(handle), 0)
+            missing = self._missing[id(handle)]
+            if missing:
+                raise SourceError(
+                    f"{handle.name}: file is truncated ({missing} bytes of audio missing; "
+                    f"analysed the {got / handle.samplerate:.1f} s that were there)"
+                )
+            if got < handle.frames:
+                raise SourceError(
+                    f"{handle.name}: file is truncated (read {got} of {handle.frames} frames)"
+                )
+
+
+class ArraySource:
+    """Blocks from two in-memory arrays at 16 kHz (tests and evaluation)."""
+
+    def __init__(self, agent: np.ndarray, customer: np.ndarray, block_s: float = 1.0) -> None:
+        n = max(agent.shape[0], customer.shape[0])
+        self.agent = np.pad(np.asarray(agent, np.float32), (0, n - agent.shape[0]))
+        self.customer = np.pad(np.asarray(customer, np.float32), (0, n - customer.shape[0]))
+        self.block = max(1, int(block_s * SAMPLE_RATE))
+        self.duration_s = n / SAMPLE_RATE
+        self.name = "array"
+
+    def __iter__(self) -> Iterator[Block]:
+        for start in range(0, self.agent.shape[0], self.block):
+            stop = start + self.block
+            yield Block(start, self.agent[start:stop], self.customer[start:stop])
+
+
+def paced(blocks: Iterable[Block], speed: float = 1.0) -> Iterator[Block]:
+    """Yield blocks no faster than real time (times `speed`), for trainers following a call."""
+    t0 = time.monotonic()
+    for block in blocks:
+        # A block exists in real time only once its last sample has been heard.
+        due = t0 + (block.start + block.n_samples) / SAMPLE_RATE / speed
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        yield block

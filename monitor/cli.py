@@ -1,0 +1,205 @@
+"""The `tonewatch` command line.
+
+Subcommands: `replay` (a recorded call through the same pipeline as live capture) and
+`config` (print the effective settings). Exit codes: 0 ok, 2 bad usage or settings,
+3 bad audio input, 4 the alert log cannot be written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from typing import Any, TextIO
+
+from alerts.log import AlertLog, LogError
+from alerts.model import Alert, now_iso
+from audio.sources import FileSource, SourceError, paced
+from monitor.config import Config, ConfigError, as_dict, load_config, to_toml, with_overrides
+from monitor.pipeline import Pipeline
+
+EXIT_USAGE, EXIT_SOURCE, EXIT_LOG = 2, 3, 4
+
+
+class CliError(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(seconds, 60.0)
+    return f"{int(m):02d}:{s:04.1f}"
+
+
+def format_alert(alert: Alert) -> str:
+    """Two lines for the terminal: what happened, and what to do."""
+    sev = alert.severity.upper()
+    head = f"[{_clock(alert.start)}] {sev:<8} {alert.kind:<19} {alert.message}"
+    return f"{head}\n{'':>10}tip: {alert.tip}"
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", metavar="TOML", help="settings file (see `tonewatch config`)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tonewatch",
+        description="Voice-call tone and volume monitor for customer-service agents.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    rp = sub.add_parser(
+        "replay",
+        help="analyse a recorded call and print/log its alerts",
+        description="Replay a recorded call through the monitor (the same pipeline as live "
+        "capture): alerts print as they happen and go to the alert log.",
+    )
+    rp.add_argument("call", nargs="?", help="stereo call recording (WAV, FLAC, ...)")
+    rp.add_argument("--agent", metavar="FILE", help="agent's mono recording (with --customer)")
+    rp.add_argument("--customer", metavar="FILE", help="customer's mono recording")
+    rp.add_argument(
+        "--agent-channel",
+        metavar="left|right",
+        help="channel of the stereo file that carries the agent (default: left)",
+    )
+    rp.add_argument("--log", metavar="PATH", help="append alerts to this JSON Lines log (0600)")
+    rp.add_argument(
+        "--fast", action="store_true", help="run as fast as possible instead of real-time pace"
+    )
+    rp.add_argument(
+        "--no-transcribe", action="store_true", help="acoustic alerts only, no transcription"
+    )
+    rp.add_argument("--call-id", metavar="ID", help="call id in every record (default: random)")
+    rp.add_argument("--agent-name", metavar="NAME", help="agent identity stored in every record")
+    rp.add_argument("--quiet", action="store_true", help="print only the summary line")
+    _common(rp)
+
+    cp = sub.add_parser("config", help="print the effective settings as TOML")
+    _common(cp)
+    return parser
+
+
+def _load(args: argparse.Namespace) -> Config:
+    try:
+        cfg = load_config(args.config)
+        channel = getattr(args, "agent_channel", None)
+        if channel is not None and channel not in ("left", "right"):
+            raise ConfigError(f"--agent-channel must be left or right, got {channel!r}")
+        if channel:
+            cfg = with_overrides(cfg, call={"agent_channel": args.agent_channel})
+        return cfg
+    except ConfigError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+
+
+def _source(args: argparse.Namespace, cfg: Config) -> FileSource:
+    block_s = 1.0 if args.fast else 0.1
+    if args.call and (args.agent or args.customer):
+        raise CliError("give either CALL or --agent/--customer, not both", EXIT_USAGE)
+    if not args.call and not (args.agent and args.customer):
+        raise CliError("no call given: pass CALL or --agent FILE --customer FILE", EXIT_USAGE)
+    try:
+        if args.call:
+            return FileSource(args.call, agent_channel=cfg.call.agent_channel, block_s=block_s)
+        return FileSource(agent_path=args.agent, customer_path=args.customer, block_s=block_s)
+    except SourceError as exc:
+        raise CliError(str(exc), EXIT_SOURCE) from None
+
+
+def replay(args: argparse.Namespace, out: TextIO) -> int:
+    cfg = _load(args)
+    source = _source(args, cfg)
+    call = args.call_id or uuid.uuid4().hex[:12]
+    log = None
+    if args.log:
+        try:
+            log = AlertLog(args.log)
+        except LogError as exc:
+            source.close()
+            raise CliError(str(exc), EXIT_LOG) from None
+    pipe = Pipeline(cfg, call)
+    started = time.perf_counter()
+    stamp: dict[str, Any] = {"call": call}
+    if args.agent_name:
+        stamp["agent"] = args.agent_name
+
+    def emit(alerts: list[Alert]) -> None:
+        for a in alerts:
+            a.at = now_iso()
+            a.agent = args.agent_name
+            if log is not None:
+                log.write(a.to_record())
+            if not args.quiet:
+                print(format_alert(a), file=out, flush=True)
+
+    error: str | None = None
+    try:
+        if log is not None:
+            log.write(
+                {
+                    "record": "call_start",
+                    **stamp,
+                    "at": now_iso(),
+                    "source": args.call or [args.agent, args.customer],
+                    "settings": as_dict(cfg),
+                }
+            )
+        blocks = source if args.fast else paced(source)
+        try:
+            for block in blocks:
+                emit(pipe.push(block))
+        except SourceError as exc:
+            error = str(exc)
+        emit(pipe.finish())
+        summary = pipe.summary()
+        summary.update(stamp)
+        summary["at"] = now_iso()
+        summary["status"] = "error" if error else "complete"
+        if error:
+            summary["error"] = error
+        elapsed = time.perf_counter() - started
+        summary["compute_s"] = round(elapsed, 3)
+        if log is not None:
+            log.write(summary)
+    except LogError as exc:
+        raise CliError(str(exc), EXIT_LOG) from None
+    finally:
+        if log is not None:
+            log.close()
+    counts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items() if v) or "no alerts"
+    speed = summary["duration_s"] / elapsed if elapsed > 0 else 0.0
+    print(
+        f"call {call}: {summary['duration_s']:.1f} s, {counts}; "
+        f"talk agent {summary['talk_s']['agent']:.1f} s / customer "
+        f"{summary['talk_s']['customer']:.1f} s, overlap {summary['overlap_s']:.1f} s "
+        f"({speed:.0f}x real time)",
+        file=out,
+    )
+    if error:
+        raise CliError(error, EXIT_SOURCE)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "replay":
+            return replay(args, sys.stdout)
+        if args.command == "config":
+            sys.stdout.write(to_toml(_load(args)))
+            return 0
+    except CliError as exc:
+        print(f"tonewatch: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+    parser.error(f"unknown command {args.command}")
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())
