@@ -306,10 +306,14 @@ class OverlapTracker:
         found: list[tuple[int, int]] = []
         prev_in = self.incoming_on
         prev_h = self.holder_on is not None
-        changes = np.flatnonzero(
-            (incoming != np.r_[prev_in, incoming[:-1]]) | (holder != np.r_[prev_h, holder[:-1]])
+        steady = (
+            incoming.size > 0
+            and bool(incoming[0]) == prev_in
+            and bool(holder[0]) == prev_h
+            and bool((incoming[1:] == incoming[:-1]).all())
+            and bool((holder[1:] == holder[:-1]).all())
         )
-        if changes.size == 0 and self.cand is None:
+        if steady and self.cand is None:
             if holder.size and holder[0] and self.holder_on is None:
                 self.holder_on = start
             return found

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from audio.features import BandBalance, KWeighting, Yin, power_db
+from audio.features import BandBalance, KWeightedPower, Yin, power_db
 from audio.types import HOP, HopFeatures, Segment, Speaker
 from audio.vad import VAD_FRAME, Segmenter, WebrtcScorer
 
@@ -63,7 +63,7 @@ class ChannelAnalyzer:
 
     def reset(self) -> None:
         """Forget all signal state (after a gap in the audio); segments are closed by caller."""
-        self._kw = KWeighting()
+        self._kw = KWeightedPower(HOP)
         self._pending = np.zeros(0, np.float32)
         self._history = np.zeros(self.window, np.float32)
         self._ms_history = np.zeros(MOMENTARY_HOPS - 1)
@@ -104,8 +104,7 @@ class ChannelAnalyzer:
         self._next_start = start + x.shape[0]
 
         # Level: K-weighted mean square per hop, and 400 ms momentary loudness.
-        y = self._kw(x)
-        ms = (y.reshape(n_hops, HOP) ** 2).mean(axis=1)
+        ms = self._kw(x.reshape(n_hops, HOP))
         ms_all = np.concatenate([self._ms_history, ms])
         cs = np.concatenate([[0.0], np.cumsum(ms_all)])
         momentary = (cs[MOMENTARY_HOPS:] - cs[:n_hops]) / MOMENTARY_HOPS

@@ -35,11 +35,8 @@ class VoiceStats:
 def summarize(level: np.ndarray, pitch: np.ndarray, balance: np.ndarray) -> VoiceStats:
     """Medians over the loudest half of the given voiced frames."""
     loud = level >= np.median(level)
-    return VoiceStats(
-        float(np.median(level[loud])),
-        float(np.median(pitch[loud])),
-        float(np.median(balance[loud])),
-    )
+    med = np.median(np.column_stack([level[loud], pitch[loud], balance[loud]]), axis=0)
+    return VoiceStats(float(med[0]), float(med[1]), float(med[2]))
 
 
 class VoiceWindow:

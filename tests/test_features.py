@@ -7,7 +7,7 @@ import pytest
 
 from audio.analyzer import AnalysisSettings, ChannelAnalyzer
 from audio.baseline import semitones, summarize
-from audio.features import BandBalance, KWeighting, Yin, power_db
+from audio.features import BandBalance, KWeightedPower, Yin, k_weighting_sos, power_db
 from audio.types import SAMPLE_RATE
 from tests.conftest import voice
 
@@ -16,8 +16,20 @@ def test_k_weighted_full_scale_997hz_sine_reads_minus_3_db():
     # BS.1770-4: a 0 dBFS 997 Hz sine in one channel measures -3.01 LKFS.
     t = np.arange(SAMPLE_RATE * 2) / SAMPLE_RATE
     x = np.sin(2 * np.pi * 997 * t)
-    y = KWeighting()(x)[SAMPLE_RATE // 2 :]
-    assert power_db(np.mean(y**2)) == pytest.approx(-3.01, abs=0.1)
+    ms = KWeightedPower(160)(x.reshape(-1, 160))
+    assert power_db(np.mean(ms)) == pytest.approx(-3.01, abs=0.1)
+
+
+def test_frequency_domain_k_weighting_matches_the_time_domain_filter():
+    from scipy import signal
+
+    x = voice(2.0, f0_hz=120, level=0.3, seed=5).astype(np.float64)
+    y = signal.sosfilt(k_weighting_sos(SAMPLE_RATE), x)
+    time_domain = power_db((y.reshape(-1, 160) ** 2).mean(axis=1))
+    freq_domain = power_db(KWeightedPower(160)(x.reshape(-1, 160)))
+    loud = time_domain > time_domain.max() - 30
+    assert np.median(np.abs(freq_domain - time_domain)[loud]) < 0.5
+    assert abs(power_db(np.mean(10 ** (freq_domain / 10))) - power_db(np.mean(y**2))) < 0.2
 
 
 @pytest.mark.parametrize("f0", [85.0, 140.0, 220.0, 440.0, 700.0])
@@ -75,8 +87,11 @@ def test_block_size_does_not_change_features():
         part = _stats(x, block)
         n = min(whole["level_db"].size, part["level_db"].size)
         np.testing.assert_allclose(part["level_db"][:n], whole["level_db"][:n], atol=1e-6)
-        np.testing.assert_array_equal(part["voiced"][:n], whole["voiced"][:n])
-        np.testing.assert_allclose(part["f0_hz"][:n], whole["f0_hz"][:n], atol=1e-6)
+        # FFT batches of other sizes may differ in the last bit, which can flip a frame
+        # that sits exactly on the voicing threshold; nothing else may change.
+        assert np.mean(part["voiced"][:n] == whole["voiced"][:n]) > 0.99
+        both = part["voiced"][:n] & whole["voiced"][:n]
+        np.testing.assert_allclose(part["f0_hz"][:n][both], whole["f0_hz"][:n][both], rtol=1e-6)
 
 
 def test_summary_uses_loudest_half():
