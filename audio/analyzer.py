@@ -39,6 +39,9 @@ class AnalysisSettings:
     """Pitch and spectral balance window, seconds."""
     min_level_db: float = -60.0
     """Speech frames quieter than this (K-weighted dB) are not used for voice features."""
+    crosstalk_margin_db: float = 15.0
+    """While both channels speak, a channel this far (dB) below the other, each relative
+    to its own typical level, is the other speaker's bleed, not speech."""
 
 
 class ChannelAnalyzer:

@@ -14,7 +14,8 @@ from typing import Any
 from alerts.model import KINDS, Alert
 from alerts.rules import Detector
 from audio.analyzer import ChannelAnalyzer
-from audio.types import SPEAKERS, Block, HopFeatures, seconds
+from audio.crosstalk import CrosstalkGuard
+from audio.types import HOP, SPEAKERS, Block, HopFeatures, seconds
 from monitor.config import Config
 
 
@@ -25,6 +26,7 @@ class Pipeline:
         self.cfg = cfg
         self.call = call
         self.analyzers = {sp: ChannelAnalyzer(sp, cfg.analysis) for sp in SPEAKERS}
+        self.guard = CrosstalkGuard(cfg.analysis.crosstalk_margin_db)
         self.detector = Detector(cfg.detector, cfg.analysis.hangover_s, call)
         self.n_samples = 0
         self.dropped = 0
@@ -41,6 +43,7 @@ class Pipeline:
     def _detect(self, agent: HopFeatures | None, customer: HopFeatures | None) -> list[Alert]:
         if agent is None or customer is None:
             return []
+        self.guard.apply(agent, customer)
         alerts = self.detector.push(agent, customer)
         for a in alerts:
             self.counts[a.kind] += 1
@@ -60,6 +63,10 @@ class Pipeline:
             "call": self.call,
             "duration_s": seconds(self.n_samples),
             **self.detector.summary(),
+            "bleed_s": {
+                "agent": seconds(self.guard.bleed_hops[0] * HOP),
+                "customer": seconds(self.guard.bleed_hops[1] * HOP),
+            },
             "counts": {k: v for k, v in self.counts.items()},
             "dropped_s": seconds(self.dropped),
         }

@@ -1,0 +1,53 @@
+"""Crosstalk guard: speech on one channel that is only the other speaker's bleed.
+
+Softphone echo and headset bleed put an attenuated copy of one speaker into the other's
+channel; webrtcvad calls it speech, and its pitch is the other person's. A hop of channel X
+is taken as bleed while channel Y speaks when X, relative to X's own typical speech level,
+is more than `margin_db` below Y relative to Y's typical level. Real double talk keeps both
+near their own levels, whatever the gains of the two lines. Runs on the analysis thread.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from audio.types import HopFeatures
+
+
+class CrosstalkGuard:
+    """Masks bleed hops out of `speech` and `voiced` of both channels, in place."""
+
+    def __init__(self, margin_db: float = 15.0, tau_hops: float = 1000.0) -> None:
+        self.margin_db = margin_db
+        self.tau_hops = tau_hops
+        self.ref: list[float | None] = [None, None]
+        self.bleed_hops = [0, 0]
+
+    def _update_ref(self, i: int, f: HopFeatures, own: np.ndarray) -> None:
+        levels = f.level_db[own & f.voiced]
+        if levels.size == 0:
+            return
+        typical = float(np.median(levels))
+        ref = self.ref[i]
+        if ref is None:
+            self.ref[i] = typical
+        else:
+            w = min(1.0, levels.size * 3 / self.tau_hops)
+            self.ref[i] = ref + w * (typical - ref)
+
+    def apply(self, a: HopFeatures, b: HopFeatures) -> None:
+        feats = (a, b)
+        both = a.speech & b.speech
+        own = [a.speech & ~both, b.speech & ~both]
+        for i in (0, 1):
+            self._update_ref(i, feats[i], own[i])
+        if not both.any() or self.ref[0] is None or self.ref[1] is None:
+            return
+        rel = [feats[i].level_db - self.ref[i] for i in (0, 1)]  # type: ignore[operator]
+        for i in (0, 1):
+            j = 1 - i
+            bleed = both & (rel[i] < rel[j] - self.margin_db)
+            if bleed.any():
+                self.bleed_hops[i] += int(bleed.sum())
+                feats[i].speech[bleed] = False
+                feats[i].voiced[bleed] = False
