@@ -156,6 +156,8 @@ class VoiceTracker:
         self.deltas: tuple[float, float, float] | None = None
         self.elevated_s = {"raised": 0.0, "yelling": 0.0}
         self.last_elevated_end: int | None = None
+        self.spurt_start = 0
+        self._speaking = False
 
     def classify(self, d: tuple[float, float, float], margin: float = 1.0) -> str:
         s = self.s
@@ -170,6 +172,12 @@ class VoiceTracker:
 
     def add(self, feats: HopFeatures, lo: int, hi: int, overlap: np.ndarray) -> int:
         """Take the voiced hops in [lo, hi) of `feats`; returns how many were added."""
+        speech = feats.speech[lo:hi]
+        rises = np.flatnonzero(speech & ~np.r_[self._speaking, speech[:-1]])
+        if rises.size:
+            self.spurt_start = feats.start + (lo + int(rises[-1])) * HOP
+        if speech.size:
+            self._speaking = bool(speech[-1])
         v = np.flatnonzero(feats.voiced[lo:hi]) + lo
         if v.size == 0:
             return 0
@@ -232,7 +240,11 @@ class VoiceTracker:
             hit = dl >= 0.5 * self.s.raised_level_db
         else:
             hit = (dp >= 0.5 * self.s.effort_pitch_st) & (db >= 0.5 * self.s.effort_balance_db)
-        idx = np.flatnonzero(hit)
+        # The episode starts at the earliest elevated frame after which elevated frames
+        # stay the majority, so a stray frame from an earlier calm turn does not count.
+        tail_share = np.cumsum(hit[::-1])[::-1] / np.arange(hit.size, 0, -1)
+        # It does not reach back past the start of the talk spurt now under way.
+        idx = np.flatnonzero(hit & (tail_share >= 0.6) & (self.window.t >= self.spurt_start))
         return int(self.window.t[idx[0]]) if idx.size else int(self.window.t[-1])
 
     def _enter(self, ep: Episode, now: int) -> str:

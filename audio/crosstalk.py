@@ -2,9 +2,10 @@
 
 Softphone echo and headset bleed put an attenuated copy of one speaker into the other's
 channel; webrtcvad calls it speech, and its pitch is the other person's. A hop of channel X
-is taken as bleed while channel Y speaks when X, relative to X's own typical speech level,
-is more than `margin_db` below Y relative to Y's typical level. Real double talk keeps both
-near their own levels, whatever the gains of the two lines. Runs on the analysis thread.
+is taken as bleed while channel Y speaks when X's 400 ms loudness, relative to X's own
+typical speech level, is more than `margin_db` below Y's, relative to Y's typical level.
+Real double talk keeps both near their own levels, whatever the gains of the two lines.
+Runs on the analysis thread.
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ class CrosstalkGuard:
             self._update_ref(i, feats[i], own[i])
         if not both.any() or self.ref[0] is None or self.ref[1] is None:
             return
-        rel = [feats[i].level_db - self.ref[i] for i in (0, 1)]  # type: ignore[operator]
+        # 400 ms momentary loudness: syllable-level dips of real double talk average out,
+        # a steady echo 20-40 dB down does not.
+        rel = [feats[i].momentary_db - self.ref[i] for i in (0, 1)]
         for i in (0, 1):
             j = 1 - i
             bleed = both & (rel[i] < rel[j] - self.margin_db)

@@ -8,6 +8,7 @@ size gives the same result as one pass over the whole signal. Runs on the analys
 from __future__ import annotations
 
 import numpy as np
+
 from audio.types import SAMPLE_RATE
 
 EPS = 1e-12

@@ -108,3 +108,36 @@ class HopFeatures:
     @property
     def n_hops(self) -> int:
         return int(self.speech.shape[0])
+
+    def take(self, lo: int, hi: int) -> HopFeatures:
+        """Hops [lo, hi) as their own `HopFeatures` (segments stay with the first part)."""
+        return HopFeatures(
+            start=self.start + lo * HOP,
+            speech=self.speech[lo:hi],
+            voiced=self.voiced[lo:hi],
+            level_db=self.level_db[lo:hi],
+            momentary_db=self.momentary_db[lo:hi],
+            f0_hz=self.f0_hz[lo:hi],
+            balance_db=self.balance_db[lo:hi],
+            segments=self.segments if lo == 0 else [],
+        )
+
+    @staticmethod
+    def join(parts: list[HopFeatures]) -> HopFeatures:
+        """Contiguous parts -> one `HopFeatures`."""
+        if len(parts) == 1:
+            return parts[0]
+
+        def cat(name: str) -> np.ndarray:
+            return np.concatenate([getattr(p, name) for p in parts])
+
+        return HopFeatures(
+            start=parts[0].start,
+            speech=cat("speech"),
+            voiced=cat("voiced"),
+            level_db=cat("level_db"),
+            momentary_db=cat("momentary_db"),
+            f0_hz=cat("f0_hz"),
+            balance_db=cat("balance_db"),
+            segments=[s for p in parts for s in p.segments],
+        )

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from alerts.model import KINDS, Alert
-from alerts.rules import Detector
+from alerts.rules import TICK_HOPS, Detector
 from audio.analyzer import ChannelAnalyzer
 from audio.crosstalk import CrosstalkGuard
 from audio.types import HOP, SPEAKERS, Block, HopFeatures, seconds
@@ -31,6 +31,7 @@ class Pipeline:
         self.n_samples = 0
         self.dropped = 0
         self.counts: dict[str, int] = {k: 0 for k in KINDS}
+        self._pending: list[tuple[HopFeatures, HopFeatures]] = []
 
     def push(self, block: Block) -> list[Alert]:
         """Analyse one block (blocks must be contiguous in stream time, gaps counted)."""
@@ -40,19 +41,32 @@ class Pipeline:
         feats = [self.analyzers[sp].push(block.start, block.channel(sp)) for sp in SPEAKERS]
         return self._detect(feats[0], feats[1])
 
-    def _detect(self, agent: HopFeatures | None, customer: HopFeatures | None) -> list[Alert]:
-        if agent is None or customer is None:
+    def _detect(
+        self, agent: HopFeatures | None, customer: HopFeatures | None, last: bool = False
+    ) -> list[Alert]:
+        if agent is not None and customer is not None:
+            self._pending.append((agent, customer))
+        n = sum(a.n_hops for a, _ in self._pending)
+        whole = n if last else n - n % TICK_HOPS
+        if whole == 0:
             return []
-        self.guard.apply(agent, customer)
+        # Decisions run on whole ticks aligned to stream time, whatever the block size.
+        joined_a = HopFeatures.join([p[0] for p in self._pending])
+        joined_c = HopFeatures.join([p[1] for p in self._pending])
+        self._pending = [] if whole == n else [(joined_a.take(whole, n), joined_c.take(whole, n))]
+        agent, customer = joined_a.take(0, whole), joined_c.take(0, whole)
+        for lo in range(0, whole, TICK_HOPS):
+            hi = min(lo + TICK_HOPS, whole)
+            self.guard.apply(agent.take(lo, hi), customer.take(lo, hi))
         alerts = self.detector.push(agent, customer)
-        for a in alerts:
-            self.counts[a.kind] += 1
+        for alert in alerts:
+            self.counts[alert.kind] += 1
         return alerts
 
     def finish(self) -> list[Alert]:
         """Flush the tail of the call; returns its last alerts."""
         tails = [self.analyzers[sp].flush()[0] for sp in SPEAKERS]
-        alerts = self._detect(tails[0], tails[1])
+        alerts = self._detect(tails[0], tails[1], last=True)
         self.detector.finish(self.n_samples)
         return alerts
 

@@ -26,10 +26,11 @@ def test_frequency_domain_k_weighting_matches_the_time_domain_filter():
     x = voice(2.0, f0_hz=120, level=0.3, seed=5).astype(np.float64)
     y = signal.sosfilt(k_weighting_sos(SAMPLE_RATE), x)
     time_domain = power_db((y.reshape(-1, 160) ** 2).mean(axis=1))
-    freq_domain = power_db(KWeightedPower(160)(x.reshape(-1, 160)))
+    ms = KWeightedPower(160)(x.reshape(-1, 160))
+    freq_domain = power_db(ms)
     loud = time_domain > time_domain.max() - 30
     assert np.median(np.abs(freq_domain - time_domain)[loud]) < 0.5
-    assert abs(power_db(np.mean(10 ** (freq_domain / 10))) - power_db(np.mean(y**2))) < 0.2
+    assert abs(power_db(np.mean(ms)) - power_db(np.mean(y**2))) < 0.2
 
 
 @pytest.mark.parametrize("f0", [85.0, 140.0, 220.0, 440.0, 700.0])
@@ -86,7 +87,7 @@ def test_block_size_does_not_change_features():
     for block in (160 * 7, 1000, 4800 + 13):
         part = _stats(x, block)
         n = min(whole["level_db"].size, part["level_db"].size)
-        np.testing.assert_allclose(part["level_db"][:n], whole["level_db"][:n], atol=1e-6)
+        np.testing.assert_allclose(part["level_db"][:n], whole["level_db"][:n], atol=1e-4)
         # FFT batches of other sizes may differ in the last bit, which can flip a frame
         # that sits exactly on the voicing threshold; nothing else may change.
         assert np.mean(part["voiced"][:n] == whole["voiced"][:n]) > 0.99
