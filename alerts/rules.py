@@ -84,6 +84,10 @@ class DetectorSettings:
     """Agent speech shorter than this (s) while the customer carries on is a backchannel."""
     terminal_s: float = 0.5
     """The customer finishing within this long (s) after the agent starts is a hand-over."""
+    turn_gap_s: float = 1.0
+    """A speaker's turn runs through pauses shorter than this (s)."""
+    raised_enter_s: float = 1.5
+    """A raised voice (not yelling) must hold this long (s of call time) before its alert."""
 
 
 @dataclass
@@ -212,7 +216,8 @@ class VoiceTracker:
                 # last_true holds the tick the condition first held.
                 self.candidate = Episode(level, self._onset(d, level), now)
             held = now - self.candidate.last_true
-            if held >= self.s.enter_s * SAMPLE_RATE:
+            need = self.s.enter_s if level == "yelling" else self.s.raised_enter_s
+            if held >= need * SAMPLE_RATE:
                 entered = self._enter(self.candidate, now)
         else:
             self.candidate = None
@@ -291,12 +296,13 @@ class VoiceTracker:
 class OverlapTracker:
     """Who starts talking inside the other's turn, and whether it is an interruption.
 
-    An onset of the `incoming` speaker while the `holder` has been talking for at least
-    `mid_turn` is a candidate. It is dropped as a hand-over when the holder stops within
-    `terminal` of it, and as a backchannel when the incoming speech ends within `min_len`.
-    It becomes an interruption once the incoming speaker has kept going past `min_len`,
-    the holder past `terminal`, and the overlap has reached `min_overlap`. Smoothed speech
-    carries a VAD hangover, which the timings allow for.
+    The holder's turn runs through pauses shorter than `turn_gap`. An onset of the
+    `incoming` speaker while the holder is talking and has held the turn for at least
+    `mid_turn` is a candidate. It is dropped as a backchannel when the incoming speech ends
+    within `min_len`, and as a hand-over when the holder falls silent for a whole
+    `turn_gap`. It becomes an interruption once the incoming speaker has kept going past
+    `min_len`, the holder past `terminal`, and the overlap has reached `min_overlap`.
+    Smoothed speech carries a VAD hangover, which the timings allow for.
     """
 
     def __init__(self, s: DetectorSettings, hangover_s: float) -> None:
@@ -305,7 +311,10 @@ class OverlapTracker:
         self.min_overlap = int(s.interrupt_overlap_s * SAMPLE_RATE)
         self.min_len = int(s.interrupt_min_s * SAMPLE_RATE)
         self.terminal = int(s.terminal_s * SAMPLE_RATE)
-        self.holder_on: int | None = None
+        self.turn_gap = int(s.turn_gap_s * SAMPLE_RATE)
+        self.turn_start: int | None = None
+        self.holder_last = 0  # end of the holder's latest speech hop (with hangover)
+        self.holder_on = False
         self.incoming_on = False
         self.cand: int | None = None
         self.cand_overlap = 0
@@ -313,34 +322,37 @@ class OverlapTracker:
         self.handovers = 0
         self.interruptions = 0
 
+    def _holder(self, t: int, talking: bool) -> None:
+        if talking:
+            if self.turn_start is None or t - self.holder_last > self.turn_gap:
+                self.turn_start = t
+            self.holder_last = t + HOP
+        self.holder_on = talking
+
     def push(self, start: int, incoming: np.ndarray, holder: np.ndarray) -> list[tuple[int, int]]:
         """Consume hops; returns (onset, overlap samples) of interruptions confirmed."""
         found: list[tuple[int, int]] = []
-        prev_in = self.incoming_on
-        prev_h = self.holder_on is not None
+        n = incoming.shape[0]
         steady = (
-            incoming.size > 0
-            and bool(incoming[0]) == prev_in
-            and bool(holder[0]) == prev_h
+            n > 0
+            and self.cand is None
+            and bool(incoming[0]) == self.incoming_on
+            and bool(holder[0]) == self.holder_on
             and bool((incoming[1:] == incoming[:-1]).all())
             and bool((holder[1:] == holder[:-1]).all())
         )
-        if steady and self.cand is None:
-            if holder.size and holder[0] and self.holder_on is None:
-                self.holder_on = start
+        if steady:
+            if self.holder_on:
+                self._holder(start, True)
+                self.holder_last = start + n * HOP
             return found
-        for i in range(incoming.shape[0]):
+        for i in range(n):
             t = start + i * HOP
             h, x = bool(holder[i]), bool(incoming[i])
-            if h and self.holder_on is None:
-                self.holder_on = t
-            elif not h and self.holder_on is not None:
-                self.holder_on = None
-                if self.cand is not None and t - self.hang - self.cand <= self.terminal:
-                    self.handovers += 1
-                    self.cand = None
+            self._holder(t, h)
             if x and not self.incoming_on:
-                if self.holder_on is not None and t - self.holder_on >= self.mid_turn:
+                turn = self.turn_start
+                if h and turn is not None and t - turn >= self.mid_turn:
                     self.cand, self.cand_overlap = t, 0
             elif not x and self.incoming_on and self.cand is not None:
                 if t - self.hang - self.cand < self.min_len:
@@ -349,10 +361,15 @@ class OverlapTracker:
             self.incoming_on = x
             if self.cand is None:
                 continue
+            if not h and t - self.holder_last >= self.turn_gap:
+                self.handovers += 1
+                self.cand = None
+                continue
             if x and h:
                 self.cand_overlap += HOP
-            ready = t - self.cand >= max(self.min_len, self.terminal) + self.hang
-            if ready and x and h and self.cand_overlap >= self.min_overlap:
+            spoke = t - self.hang - self.cand >= self.min_len
+            held = self.holder_last - self.hang - self.cand >= self.terminal
+            if x and spoke and held and self.cand_overlap >= self.min_overlap:
                 found.append((self.cand, self.cand_overlap))
                 self.interruptions += 1
                 self.cand = None
@@ -485,9 +502,8 @@ class Detector:
             return []
         s = self.s
         dl, dp, db = a.deltas
-        climbing = (
-            dl >= s.match_level_db and (dp >= s.match_pitch_st or db >= s.match_balance_db)
-        ) or (dp >= s.effort_pitch_st and db >= s.effort_balance_db)
+        # Matching is the agent's voice itself climbing: pitch up with level or balance up.
+        climbing = dp >= s.match_pitch_st and (dl >= s.match_level_db or db >= s.match_balance_db)
         if not climbing or now - a.last_voice > TICK_HOPS * HOP:
             if not climbing:
                 self.match_since = None

@@ -1,0 +1,799 @@
+"""Detection evaluation harness: synthetic two-speaker calls from RAVDESS, plus one real call.
+
+Every synthetic call is built in memory at 16 kHz (agent and customer channels), run through
+the public `Pipeline` API and scored from its alerts alone, so the harness does not depend on
+detector internals. Takes are RAVDESS sentences (`03-01-EE-II-SS-01-AA.flac`) trimmed of
+leading and trailing silence; "normal" voice means neutral (01) and calm (02) takes of any
+intensity, "emphatic" angry-normal (05-01) and "shout" angry-strong (05-02). Pauses between
+takes are 0.4-0.9 s. Every call has its own RNG seeded from `--seed` and the call id, so a
+call is the same whichever subset of actors is run.
+
+Sections (A = the customer's actor, B = the agent's actor; actors 1-12):
+
+1. Customer cases, per actor A (agent B = A+1 mod 12 replies in normal voice after each
+   customer turn): a baseline of ~24 s of A's normal speech, then an ~8-10 s test window of
+   customer takes only: `shout` (05-02), `shout_quiet` (05-02 scaled to the speech RMS of A's
+   normal takes), `emphatic` (05-01), `gain+6/+12/+18` (two normal takes held out of the
+   baseline, amplified and clipped to [-1, 1]) and `phone` (the held-out takes through a
+   300-3400 Hz band-pass, 8 kHz, G.711 mu-law, +6 dB; the baseline stays clean: a route
+   change mid-call). Shouts pass with customer_yelling in the window, emphatic with
+   customer_raised or customer_yelling; gain and phone cases fail on any customer_yelling.
+2. Matching, per ordered pair (A, B) with B = A+1 and B = A+5 mod 12: a dialogue of normal
+   turns (1-2 takes each, >= 30 s and >= 12 s of speech per speaker), then 3 exchanges where
+   the customer shouts and the agent answers with angry takes (05-01/05-02 mixed, `match`:
+   needs agent_matching) or normal takes (`calm_reply`: fails on agent_matching,
+   agent_raised or agent_yelling).
+3. Interruptions, per pair: the same dialogue, then a long customer turn (5+ normal takes,
+   0.1-0.2 s gaps, >= 8 s). `barge_in`: the agent speaks 2-3 takes (>= 2 s) from 2.5-3.5 s
+   into the turn while the customer carries on (pass: agent_interrupting starting within 1 s
+   of the barge-in); `backchannel`: a 350 ms sound of the agent mid-turn; `polite`: the
+   agent starts 350 ms after the turn ends (both fail on agent_interrupting).
+4. The real calm call (`calls/auto_repairs_40_agentL_customerR_8k.flac`, agent left): alerts
+   per kind, false alerts per hour for *_yelling plus agent_matching, and for all kinds.
+
+Window alerts are those starting at or after window start - 1 s. Any acoustic alert starting
+earlier fails "baseline clean" for that call (rate over all synthetic calls).
+
+Usage: python bench/eval_detection.py [--config TOML] [--actors 1,2,3] [--verbose]
+       [--json PATH] [--data DIR] [--seed N] [--jobs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import time
+import zlib
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+SR = 16_000
+ACTORS = tuple(range(1, 13))
+PAIR_OFFSETS = (1, 5)
+ACOUSTIC_KINDS = (
+    "customer_raised",
+    "customer_yelling",
+    "agent_raised",
+    "agent_yelling",
+    "agent_matching",
+    "agent_interrupting",
+)
+AGENT_ELEVATED = ("agent_matching", "agent_raised", "agent_yelling")
+T = TypeVar("T")
+CALM_CALL = Path("calls") / "auto_repairs_40_agentL_customerR_8k.flac"
+
+WINDOW_SLACK_S = 1.0
+BASELINE_SPEECH_S = 24.0
+WINDOW_S = 8.0
+DIALOGUE_MIN_S = 30.0
+DIALOGUE_SPEECH_S = 12.0
+LONG_TURN_S = 8.0
+TAIL_S = 2.0
+BACKCHANNEL_S = 0.35
+FADE_S = 0.02
+
+CUSTOMER_CASES = ("shout", "shout_quiet", "emphatic", "gain+6", "gain+12", "gain+18", "phone")
+MATCH_CASES = ("match", "calm_reply")
+INTERRUPT_CASES = ("barge_in", "backchannel", "polite")
+
+
+@dataclass(frozen=True)
+class Target:
+    """One table row: a case, whether it is a detection (pos) or false-alarm (neg) test."""
+
+    case: str
+    positive: bool
+    rate: float
+
+
+TARGETS = (
+    Target("shout", True, 0.95),
+    Target("shout_quiet", True, 0.90),
+    Target("emphatic", True, 0.80),
+    Target("gain+6", False, 0.02),
+    Target("gain+12", False, 0.02),
+    Target("gain+18", False, 0.02),
+    Target("phone", False, 0.02),
+    Target("match", True, 0.90),
+    Target("calm_reply", False, 0.10),
+    Target("barge_in", True, 0.90),
+    Target("backchannel", False, 0.10),
+    Target("polite", False, 0.10),
+)
+BASELINE_TARGET = 0.97
+
+
+# ---------------------------------------------------------------------------------------
+# Takes
+
+
+@dataclass(frozen=True)
+class ActorTakes:
+    """One actor's trimmed takes, 16 kHz float32."""
+
+    neutral: tuple[np.ndarray, ...]
+    calm: tuple[np.ndarray, ...]
+    emphatic: tuple[np.ndarray, ...]
+    shout: tuple[np.ndarray, ...]
+
+    @property
+    def normal(self) -> tuple[np.ndarray, ...]:
+        return self.neutral + self.calm
+
+
+def fade(x: np.ndarray, fade_s: float) -> np.ndarray:
+    """Linear fade in and out over `fade_s` seconds (copy)."""
+    n = min(int(fade_s * SR), x.shape[0] // 2)
+    y = x.astype(np.float32, copy=True)
+    if n > 0:
+        ramp = np.linspace(0.0, 1.0, n, dtype=np.float32)
+        y[:n] *= ramp
+        y[-n:] *= ramp[::-1]
+    return y
+
+
+def read_take(path: Path) -> np.ndarray:
+    """One file, mono 16 kHz, trimmed of leading/trailing silence, 5 ms edge fades."""
+    import librosa
+    import soundfile as sf
+
+    x, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    if rate != SR:
+        raise ValueError(f"{path}: expected {SR} Hz, got {rate}")
+    y, _ = librosa.effects.trim(x[:, 0], top_db=35)
+    return fade(y, 0.005)
+
+
+@cache
+def actor_takes(ravdess: str, actor: int) -> ActorTakes:
+    """All takes of one actor (cached per process)."""
+
+    def takes(emotion: int, intensities: Iterable[int]) -> tuple[np.ndarray, ...]:
+        return tuple(
+            read_take(Path(ravdess) / f"03-01-{emotion:02d}-{i:02d}-{s:02d}-01-{actor:02d}.flac")
+            for i in intensities
+            for s in (1, 2)
+        )
+
+    return ActorTakes(
+        neutral=takes(1, (1,)),
+        calm=takes(2, (1, 2)),
+        emphatic=takes(5, (1,)),
+        shout=takes(5, (2,)),
+    )
+
+
+def speech_rms(takes: Iterable[np.ndarray]) -> float:
+    """RMS over the speech frames (20 ms frames within 30 dB of the loudest) of the takes."""
+    x = np.concatenate(list(takes))
+    n = SR // 50
+    frames = x[: x.shape[0] // n * n].reshape(-1, n).astype(np.float64)
+    power = np.mean(frames**2, axis=1) + 1e-12
+    active = power > power.max() * 1e-3
+    return float(np.sqrt(np.mean(power[active])))
+
+
+class Deck(Generic[T]):
+    """Draws takes in shuffled order, reshuffling when all were used."""
+
+    def __init__(self, takes: Iterable[T], rng: np.random.Generator) -> None:
+        self.takes = list(takes)
+        self.rng = rng
+        self.order: list[int] = []
+
+    def draw(self) -> T:
+        if not self.order:
+            self.order = [int(i) for i in self.rng.permutation(len(self.takes))]
+        return self.takes[self.order.pop()]
+
+
+# ---------------------------------------------------------------------------------------
+# Signal processing for the test windows
+
+
+def apply_gain(x: np.ndarray, gain_db: float) -> tuple[np.ndarray, int]:
+    """Amplify and clip to [-1, 1]; returns the signal and the number of clipped samples."""
+    y = x.astype(np.float64) * 10 ** (gain_db / 20)
+    clipped = int(np.count_nonzero(np.abs(y) > 1.0))
+    return np.clip(y, -1.0, 1.0).astype(np.float32), clipped
+
+
+MULAW_BIAS = 0x84
+MULAW_CLIP = 32635
+
+
+def mulaw_encode(pcm: np.ndarray) -> np.ndarray:
+    """G.711 mu-law encoding of 16-bit linear samples (int) to bytes (uint8)."""
+    pcm = pcm.astype(np.int32)
+    sign = (pcm < 0).astype(np.int32)
+    mag = np.minimum(np.abs(pcm), MULAW_CLIP) + MULAW_BIAS
+    exponent = np.clip(np.floor(np.log2(mag)).astype(np.int32) - 7, 0, 7)
+    mantissa = (mag >> (exponent + 3)) & 0x0F
+    return (~((sign << 7) | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8)
+
+
+def mulaw_decode(code: np.ndarray) -> np.ndarray:
+    """G.711 mu-law bytes back to 16-bit linear samples (int32)."""
+    u = ~code.astype(np.int32) & 0xFF
+    exponent = (u >> 4) & 0x07
+    mantissa = u & 0x0F
+    mag = (((mantissa << 3) + MULAW_BIAS) << exponent) - MULAW_BIAS
+    return np.where(u & 0x80, -mag, mag).astype(np.int32)
+
+
+def phone_line(x: np.ndarray, gain_db: float = 6.0) -> tuple[np.ndarray, int]:
+    """Gain, 300-3400 Hz band-pass, 8 kHz, G.711 mu-law and back to 16 kHz.
+
+    Returns the signal and the number of samples clipped by the codec.
+    """
+    import soxr
+    from scipy.signal import butter, sosfilt
+
+    sos = butter(4, [300.0, 3400.0], btype="bandpass", fs=SR, output="sos")
+    y = sosfilt(sos, x.astype(np.float64) * 10 ** (gain_db / 20))
+    narrow = soxr.resample(y, SR, 8000) * 32768.0
+    clipped = int(np.count_nonzero(np.abs(narrow) > MULAW_CLIP))
+    pcm = np.clip(np.round(narrow), -32768, 32767)
+    line = mulaw_decode(mulaw_encode(pcm)).astype(np.float64) / 32768.0
+    return np.asarray(soxr.resample(line, 8000, SR), dtype=np.float32), clipped
+
+
+# ---------------------------------------------------------------------------------------
+# Building calls
+
+
+class CallBuilder:
+    """Places takes on the two channels of a call and renders them."""
+
+    def __init__(self, rng: np.random.Generator) -> None:
+        self.rng = rng
+        self.parts: dict[str, list[tuple[int, np.ndarray]]] = {"agent": [], "customer": []}
+        self.speech_s: dict[str, float] = {"agent": 0.0, "customer": 0.0}
+        self.placed: list[tuple[str, float, float]] = []
+
+    def pause(self) -> float:
+        return float(self.rng.uniform(0.4, 0.9))
+
+    def gap(self) -> float:
+        return float(self.rng.uniform(0.1, 0.2))
+
+    def place(self, speaker: str, t: float, x: np.ndarray) -> float:
+        """Put `x` on `speaker`'s channel at `t` seconds; returns its end time."""
+        self.parts[speaker].append((int(round(t * SR)), x))
+        self.speech_s[speaker] += x.shape[0] / SR
+        self.placed.append((speaker, round(t, 3), round(t + x.shape[0] / SR, 3)))
+        return t + x.shape[0] / SR
+
+    def turn(self, speaker: str, deck: Deck, t: float, n_takes: int) -> float:
+        """`n_takes` takes separated by normal pauses; returns the time after the next pause."""
+        for _ in range(n_takes):
+            t = self.place(speaker, t, deck.draw()) + self.pause()
+        return t
+
+    def render(self, tail_s: float = TAIL_S) -> tuple[np.ndarray, np.ndarray]:
+        end = max(s + x.shape[0] for parts in self.parts.values() for s, x in parts)
+        n = end + int(tail_s * SR)
+        out = {sp: np.zeros(n, np.float32) for sp in self.parts}
+        for sp, parts in self.parts.items():
+            for s, x in parts:
+                out[sp][s : s + x.shape[0]] += x
+        return out["agent"], out["customer"]
+
+
+def dialogue(b: CallBuilder, customer: Deck, agent: Deck, t: float) -> float:
+    """Alternating normal turns (customer first, 1-2 takes each) until the call is at least
+    `DIALOGUE_MIN_S` long and each speaker has `DIALOGUE_SPEECH_S` of speech."""
+    while t < DIALOGUE_MIN_S or min(b.speech_s.values()) < DIALOGUE_SPEECH_S:
+        t = b.turn("customer", customer, t, int(b.rng.integers(1, 3)))
+        t = b.turn("agent", agent, t, int(b.rng.integers(1, 3)))
+    return t
+
+
+@dataclass
+class Spec:
+    """What one synthetic call holds, enough to score it."""
+
+    call_id: str
+    section: str
+    case: str
+    customer_actor: int
+    agent_actor: int
+    window_start: float
+    window_end: float
+    barge_in: float | None = None
+    clipped: int = 0
+    window_samples: int = 0
+    layout: list[tuple[str, float, float]] = field(default_factory=list)
+    """(speaker, start, end) of every take from window start - 1 s on."""
+
+
+def finish(spec: Spec, b: CallBuilder) -> tuple[Spec, np.ndarray, np.ndarray]:
+    """Record the test part's layout in `spec` and render the call."""
+    spec.layout = [p for p in b.placed if p[2] >= spec.window_start - WINDOW_SLACK_S]
+    return (spec, *b.render())
+
+
+def held_out_split(
+    takes: ActorTakes, rng: np.random.Generator
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(baseline takes, held-out takes): one neutral and one calm take are held out."""
+    hold = {("n", int(rng.integers(len(takes.neutral)))), ("c", int(rng.integers(len(takes.calm))))}
+    tagged = [("n", i, x) for i, x in enumerate(takes.neutral)]
+    tagged += [("c", i, x) for i, x in enumerate(takes.calm)]
+    base = [x for tag, i, x in tagged if (tag, i) not in hold]
+    out = [x for tag, i, x in tagged if (tag, i) in hold]
+    return base, out
+
+
+def window_takes(case: str, a: ActorTakes, held: list[np.ndarray]) -> list[tuple[np.ndarray, int]]:
+    """The customer's test-window takes for `case`, each with its number of clipped samples."""
+    if case == "shout":
+        return [(x, 0) for x in a.shout]
+    if case == "shout_quiet":
+        scale = speech_rms(a.normal) / speech_rms(a.shout)
+        return [((x * scale).astype(np.float32), 0) for x in a.shout]
+    if case == "emphatic":
+        return [(x, 0) for x in a.emphatic]
+    if case.startswith("gain"):
+        return [apply_gain(x, float(case[4:])) for x in held]
+    if case == "phone":
+        return [phone_line(x, 6.0) for x in held]
+    raise ValueError(f"unknown customer case {case!r}")
+
+
+def build_customer(
+    ravdess: str, case: str, actor: int, partner: int, rng: np.random.Generator
+) -> tuple[Spec, np.ndarray, np.ndarray]:
+    """Section 1: baseline dialogue, then the customer's test window."""
+    a = actor_takes(ravdess, actor)
+    base, held = held_out_split(a, rng)
+    b = CallBuilder(rng)
+    customer = Deck(base, rng)
+    agent = Deck(actor_takes(ravdess, partner).normal, rng)
+    t = 0.5
+    while b.speech_s["customer"] < BASELINE_SPEECH_S:
+        t = b.turn("customer", customer, t, int(rng.integers(1, 3)))
+        t = b.turn("agent", agent, t, 1)
+    deck = Deck(window_takes(case, a, held), rng)
+    start = end = t
+    clipped = samples = 0
+    while t - start < WINDOW_S:
+        x, n_clipped = deck.draw()
+        clipped, samples = clipped + n_clipped, samples + x.shape[0]
+        end = b.place("customer", t, x)
+        t = end + b.pause()
+    spec = Spec(f"cust-{case}-a{actor:02d}", "customer", case, actor, partner, start, end)
+    spec.clipped, spec.window_samples = clipped, samples
+    return finish(spec, b)
+
+
+def build_matching(
+    ravdess: str, case: str, actor: int, partner: int, rng: np.random.Generator
+) -> tuple[Spec, np.ndarray, np.ndarray]:
+    """Section 2: dialogue, then 3 exchanges of customer shouts and agent answers."""
+    a, p = actor_takes(ravdess, actor), actor_takes(ravdess, partner)
+    b = CallBuilder(rng)
+    agent_normal = Deck(p.normal, rng)
+    t = dialogue(b, Deck(a.normal, rng), agent_normal, 0.5)
+    shouts = Deck(a.shout, rng)
+    answers = Deck(p.emphatic + p.shout, rng) if case == "match" else agent_normal
+    start = t
+    for _ in range(3):
+        t = b.turn("customer", shouts, t, int(rng.integers(1, 3)))
+        t = b.turn("agent", answers, t, int(rng.integers(1, 3)))
+    call_id = f"match-{case}-a{actor:02d}-b{partner:02d}"
+    spec = Spec(call_id, "matching", case, actor, partner, start, t)
+    return finish(spec, b)
+
+
+def long_turn(b: CallBuilder, deck: Deck, t: float, min_s: float) -> float:
+    """A customer turn of >= 5 takes with 0.1-0.2 s gaps lasting >= `min_s`; returns its end."""
+    start, n = t, 0
+    while n < 5 or t - start < min_s:
+        end = b.place("customer", t, deck.draw())
+        t, n = end + b.gap(), n + 1
+    return end
+
+
+def build_interrupt(
+    ravdess: str, case: str, actor: int, partner: int, rng: np.random.Generator
+) -> tuple[Spec, np.ndarray, np.ndarray]:
+    """Section 3: dialogue, then a long customer turn with a barge-in, backchannel or none."""
+    a, p = actor_takes(ravdess, actor), actor_takes(ravdess, partner)
+    b = CallBuilder(rng)
+    customer, agent = Deck(a.normal, rng), Deck(p.normal, rng)
+    start = dialogue(b, customer, agent, 0.5)
+    call_id = f"intr-{case}-a{actor:02d}-b{partner:02d}"
+    spec = Spec(call_id, "interrupt", case, actor, partner, start, start)
+    if case == "barge_in":
+        offset = float(rng.uniform(2.5, 3.5))
+        takes: list[np.ndarray] = []
+        while len(takes) < 2 or (len(takes) < 3 and sum(x.shape[0] for x in takes) < 2 * SR):
+            takes.append(agent.draw())
+        t = start + offset
+        for x in takes:
+            t = b.place("agent", t, x) + b.gap()
+        spec.window_end = long_turn(b, customer, start, max(LONG_TURN_S, t - start + 1.0))
+        spec.barge_in = start + offset
+    elif case == "backchannel":
+        end = long_turn(b, customer, start, LONG_TURN_S)
+        sound = fade(agent.draw()[: int(BACKCHANNEL_S * SR)], FADE_S)
+        b.place("agent", start + float(rng.uniform(0.4, 0.6)) * (end - start), sound)
+        spec.window_end = end
+    elif case == "polite":
+        end = long_turn(b, customer, start, LONG_TURN_S)
+        spec.window_end = b.turn("agent", agent, end + BACKCHANNEL_S, int(rng.integers(1, 3)))
+    else:
+        raise ValueError(f"unknown interruption case {case!r}")
+    return finish(spec, b)
+
+
+BUILDERS = {"customer": build_customer, "matching": build_matching, "interrupt": build_interrupt}
+
+
+# ---------------------------------------------------------------------------------------
+# Running and scoring
+
+
+@dataclass
+class CallResult:
+    """One call's outcome."""
+
+    spec: Spec
+    passed: bool
+    baseline_clean: bool
+    alerts: list[dict[str, Any]]
+    summary: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def alert_record(a: Any) -> dict[str, Any]:
+    return {
+        "kind": a.kind,
+        "speaker": a.speaker,
+        "start": round(float(a.start), 3),
+        "end": round(float(a.end), 3),
+        "evidence": a.evidence,
+    }
+
+
+def run_pipeline(blocks: Iterable[Any], call_id: str) -> tuple[list[dict[str, Any]], dict]:
+    """Alerts (as records) and the summary of one call through the public pipeline."""
+    from monitor.pipeline import Pipeline
+
+    pipe = Pipeline(_worker_config(), call_id)
+    alerts = [a for blk in blocks for a in pipe.push(blk)] + pipe.finish()
+    return [alert_record(a) for a in alerts], pipe.summary()
+
+
+def score(spec: Spec, alerts: list[dict[str, Any]]) -> tuple[bool, bool]:
+    """(case passed, baseline clean) for one synthetic call."""
+    cut = spec.window_start - WINDOW_SLACK_S
+    window = [a for a in alerts if a["start"] >= cut]
+    kinds = {a["kind"] for a in window}
+    clean = not any(a["start"] < cut and a["kind"] in ACOUSTIC_KINDS for a in alerts)
+    case = spec.case
+    if case in ("shout", "shout_quiet"):
+        return "customer_yelling" in kinds, clean
+    if case == "emphatic":
+        return bool(kinds & {"customer_raised", "customer_yelling"}), clean
+    if case.startswith("gain") or case == "phone":
+        return "customer_yelling" not in kinds, clean
+    if case == "match":
+        return "agent_matching" in kinds, clean
+    if case == "calm_reply":
+        return not kinds & set(AGENT_ELEVATED), clean
+    if case == "barge_in":
+        assert spec.barge_in is not None
+        hits = [
+            a
+            for a in window
+            if a["kind"] == "agent_interrupting" and abs(a["start"] - spec.barge_in) <= 1.0
+        ]
+        return bool(hits), clean
+    if case in ("backchannel", "polite"):
+        return "agent_interrupting" not in kinds, clean
+    raise ValueError(f"unknown case {case!r}")
+
+
+_STATE: dict[str, Any] = {}
+
+
+def _init_worker(config_path: str | None) -> None:
+    _STATE["config_path"] = config_path
+    _STATE.pop("config", None)
+
+
+def _worker_config() -> Any:
+    if "config" not in _STATE:
+        from monitor.config import load_config
+
+        _STATE["config"] = load_config(_STATE.get("config_path"))
+    return _STATE["config"]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One synthetic call to build and run."""
+
+    section: str
+    case: str
+    actor: int
+    partner: int
+    ravdess: str
+    seed: int
+
+    @property
+    def key(self) -> str:
+        return f"{self.section}-{self.case}-{self.actor}-{self.partner}"
+
+
+def run_job(job: Job) -> CallResult:
+    """Build, run and score one synthetic call (in a worker process)."""
+    from audio.sources import ArraySource
+
+    rng = np.random.default_rng([job.seed, zlib.crc32(job.key.encode())])
+    spec, agent, customer = BUILDERS[job.section](
+        job.ravdess, job.case, job.actor, job.partner, rng
+    )
+    try:
+        alerts, summary = run_pipeline(ArraySource(agent, customer), spec.call_id)
+    except Exception as exc:  # a detector crash fails this call, not the whole evaluation
+        return CallResult(spec, False, False, [], error=f"{type(exc).__name__}: {exc}")
+    passed, clean = score(spec, alerts)
+    return CallResult(spec, passed, clean, alerts, summary)
+
+
+def run_calm_call(path: str) -> dict[str, Any]:
+    """Section 4: the real calm call; alerts per kind and false-alert rates per hour."""
+    from audio.sources import FileSource
+
+    alerts, summary = run_pipeline(FileSource(path), "calm-call")
+    hours = float(summary["duration_s"]) / 3600.0
+    counts = {k: sum(a["kind"] == k for a in alerts) for k in ACOUSTIC_KINDS}
+    severe = sum(counts[k] for k in ("customer_yelling", "agent_yelling", "agent_matching"))
+    return {
+        "path": path,
+        "duration_s": summary["duration_s"],
+        "counts": counts,
+        "yelling_matching": severe,
+        "yelling_matching_per_h": severe / hours,
+        "acoustic": sum(counts.values()),
+        "acoustic_per_h": sum(counts.values()) / hours,
+        "alerts": alerts,
+        "summary": summary,
+    }
+
+
+def _run_any(task: Job | str) -> CallResult | dict[str, Any]:
+    if not isinstance(task, str):
+        return run_job(task)
+    try:
+        return run_calm_call(task)
+    except Exception as exc:  # report it on the calm-call line
+        return {"path": task, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def partner_of(actor: int, offset: int) -> int:
+    """The agent's actor for customer `actor`: actor + offset, wrapping within 1-12."""
+    return (actor - 1 + offset) % len(ACTORS) + 1
+
+
+def make_jobs(ravdess: Path, actors: Iterable[int], seed: int) -> list[Job]:
+    """Every synthetic call for the selected customer actors (partners from all 12)."""
+    jobs: list[Job] = []
+    for a in actors:
+        b = partner_of(a, 1)
+        jobs += [Job("customer", c, a, b, str(ravdess), seed) for c in CUSTOMER_CASES]
+    for off in PAIR_OFFSETS:
+        for a in actors:
+            b = partner_of(a, off)
+            jobs += [Job("matching", c, a, b, str(ravdess), seed) for c in MATCH_CASES]
+            jobs += [Job("interrupt", c, a, b, str(ravdess), seed) for c in INTERRUPT_CASES]
+    return jobs
+
+
+# ---------------------------------------------------------------------------------------
+# Report
+
+
+@dataclass
+class Row:
+    """One line of the results table."""
+
+    case: str
+    n: int
+    passed: int
+    rate: float
+    positive: bool
+    target: float
+    ok: bool
+    note: str = ""
+
+
+def case_row(target: Target, results: list[CallResult]) -> Row:
+    mine = [r for r in results if r.spec.case == target.case]
+    n, passed = len(mine), sum(r.passed for r in mine)
+    if target.positive:
+        rate = passed / n if n else 0.0
+        ok = n > 0 and rate >= target.rate
+    else:
+        rate = (n - passed) / n if n else 0.0
+        ok = n > 0 and rate <= target.rate
+    clipped = [r.spec for r in mine if r.spec.clipped]
+    note = ""
+    if clipped:
+        worst = max(s.clipped / max(1, s.window_samples) for s in clipped)
+        note = f"clipped in {len(clipped)}/{n} calls (up to {100 * worst:.2f}% of samples)"
+    return Row(target.case, n, passed, rate, target.positive, target.rate, ok, note)
+
+
+def baseline_row(results: list[CallResult]) -> Row:
+    n, clean = len(results), sum(r.baseline_clean for r in results)
+    rate = clean / n if n else 0.0
+    by = []
+    for section in BUILDERS:
+        mine = [r for r in results if r.spec.section == section]
+        if mine:
+            by.append(f"{section} {sum(not r.baseline_clean for r in mine)}/{len(mine)}")
+    note = "failures: " + ", ".join(by)
+    return Row(
+        "baseline clean", n, clean, rate, True, BASELINE_TARGET, rate >= BASELINE_TARGET, note
+    )
+
+
+def format_row(row: Row) -> str:
+    rate = f"{100 * row.rate:5.1f}%" if row.positive else f"false {100 * row.rate:5.1f}%"
+    target = f"{'>=' if row.positive else '<='} {100 * row.target:.0f}%"
+    status = "OK" if row.ok else "MISS"
+    cells = f"{row.case:<15} {row.n:>4} {row.passed:>6}  {rate:>12}  {target:>7}  {status:<4}"
+    return f"{cells}  {row.note}".rstrip()
+
+
+def format_calm(calm: dict[str, Any]) -> str:
+    if "error" in calm:
+        return f"calm call: MISS, raised {calm['error']}"
+    counts = ", ".join(f"{k} {v}" for k, v in calm["counts"].items() if v) or "none"
+    status = "OK" if calm["yelling_matching"] == 0 else "MISS"
+    return (
+        f"calm call ({calm['duration_s']:.0f} s): {counts}\n"
+        f"  yelling+matching {calm['yelling_matching']} "
+        f"({calm['yelling_matching_per_h']:.0f}/h, target 0) {status}; "
+        f"all acoustic {calm['acoustic']} ({calm['acoustic_per_h']:.0f}/h)"
+    )
+
+
+def format_failure(r: CallResult) -> str:
+    """A failing call, its alerts and their evidence, for --verbose."""
+    s = r.spec
+    what = ("" if r.passed else " FAIL") + ("" if r.baseline_clean else " BASELINE")
+    barge = f", barge-in {s.barge_in:.2f} s" if s.barge_in is not None else ""
+    head = f"{s.call_id} [{what.strip()}] window {s.window_start:.2f}-{s.window_end:.2f} s{barge}"
+    takes = "; ".join(f"{sp[0]} {t0:.2f}-{t1:.2f}" for sp, t0, t1 in s.layout)
+    head += f"\n    takes (a=agent, c=customer): {takes}"
+    if r.error:
+        return f"{head}\n    error: {r.error}"
+    lines = [
+        f"    {a['start']:7.2f}-{a['end']:7.2f} {a['kind']:<20} {json.dumps(a['evidence'])}"
+        for a in r.alerts
+    ]
+    return "\n".join([head, *(lines or ["    (no alerts)"])])
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+# ---------------------------------------------------------------------------------------
+# Main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    default_data = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--config", help="settings TOML passed to load_config")
+    p.add_argument("--actors", help="customer actors to run, e.g. 1,2,3 (default: all 12)")
+    p.add_argument("--verbose", action="store_true", help="print failing calls with alerts")
+    p.add_argument("--json", type=Path, help="write all results to this file")
+    p.add_argument("--data", type=Path, default=default_data, help="shared data directory")
+    p.add_argument("--seed", type=int, default=1234, help="base RNG seed")
+    p.add_argument("--jobs", type=int, default=2, help="worker processes")
+    return p.parse_args(argv)
+
+
+def parse_actors(text: str | None) -> list[int]:
+    if not text:
+        return list(ACTORS)
+    try:
+        actors = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        actors = []
+    if not actors or any(a not in ACTORS for a in actors):
+        raise ValueError(f"--actors must be numbers 1-12, got {text!r}")
+    return sorted(set(actors))
+
+
+def run_all(
+    jobs: list[Job], calm: Path | None, config: str | None, n_proc: int
+) -> tuple[list[CallResult], dict[str, Any] | None]:
+    tasks: list[Job | str] = ([str(calm)] if calm else []) + jobs
+    results: list[CallResult] = []
+    calm_result: dict[str, Any] | None = None
+    with multiprocessing.Pool(n_proc, initializer=_init_worker, initargs=(config,)) as pool:
+        for out in pool.imap_unordered(_run_any, tasks, chunksize=1):
+            if isinstance(out, CallResult):
+                results.append(out)
+            else:
+                calm_result = out
+    results.sort(key=lambda r: r.spec.call_id)
+    return results, calm_result
+
+
+def main(argv: list[str] | None = None) -> int:
+    t0 = time.monotonic()
+    args = parse_args(argv)
+    ravdess = args.data / "ravdess"
+    if not ravdess.is_dir():
+        print(f"evaluation data not found: no {ravdess} (use --data DIR)")
+        return 2
+    try:
+        actors = parse_actors(args.actors)
+    except ValueError as exc:
+        print(exc)
+        return 2
+    from monitor.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(exc)
+        return 2
+    calm = args.data / CALM_CALL
+    jobs = make_jobs(ravdess, actors, args.seed)
+    results, calm_result = run_all(
+        jobs, calm if calm.is_file() else None, args.config, max(1, args.jobs)
+    )
+    rows = [case_row(t, results) for t in TARGETS] + [baseline_row(results)]
+
+    print(f"tonewatch detection eval: config {cfg.source}, actors {args.actors or 'all'}")
+    print(f"{'case':<15} {'n':>4} {'passed':>6}  {'rate':>12}  {'target':>7}  result")
+    for row in rows:
+        print(format_row(row))
+    print(format_calm(calm_result) if calm_result else f"calm call: {calm} missing, skipped")
+    errors = [r for r in results if r.error]
+    if errors:
+        print(f"{len(errors)} calls raised errors (counted as failed), e.g. {errors[0].error}")
+    if args.verbose:
+        failing = [r for r in results if not (r.passed and r.baseline_clean)]
+        print(f"\n{len(failing)} failing calls:")
+        for r in failing:
+            print(format_failure(r))
+    wall = time.monotonic() - t0
+    if args.json:
+        out = {
+            "config": cfg.source,
+            "actors": actors,
+            "seed": args.seed,
+            "wall_s": round(wall, 1),
+            "rows": [asdict(r) for r in rows],
+            "calm_call": calm_result,
+            "calls": [asdict(r) for r in results],
+        }
+        args.json.write_text(json.dumps(out, indent=1, default=_json_default), encoding="utf-8")
+    print(f"wall time {wall:.1f} s ({len(results)} synthetic calls, {max(1, args.jobs)} processes)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
