@@ -299,9 +299,10 @@ class OverlapTracker:
     The holder's turn runs through pauses shorter than `turn_gap`. An onset of the
     `incoming` speaker while the holder is talking and has held the turn for at least
     `mid_turn` is a candidate. It is dropped as a backchannel when the incoming speech ends
-    within `min_len`, and as a hand-over when the holder falls silent for a whole
-    `turn_gap`. It becomes an interruption once the incoming speaker has kept going past
-    `min_len`, the holder past `terminal`, and the overlap has reached `min_overlap`.
+    within `min_len` and stays silent for a turn gap, and as a hand-over when the holder
+    falls silent for a whole `turn_gap`. It becomes an interruption once the incoming
+    speaker has talked for `min_len`, the holder past `terminal`, and the overlap has reached
+    `min_overlap`.
     Smoothed speech carries a VAD hangover, which the timings allow for.
     """
 
@@ -318,6 +319,8 @@ class OverlapTracker:
         self.incoming_on = False
         self.cand: int | None = None
         self.cand_overlap = 0
+        self.cand_speech = 0
+        self.incoming_last = 0
         self.backchannels = 0
         self.handovers = 0
         self.interruptions = 0
@@ -350,24 +353,30 @@ class OverlapTracker:
             t = start + i * HOP
             h, x = bool(holder[i]), bool(incoming[i])
             self._holder(t, h)
-            if x and not self.incoming_on:
+            if x and not self.incoming_on and self.cand is None:
                 turn = self.turn_start
                 if h and turn is not None and t - turn >= self.mid_turn:
-                    self.cand, self.cand_overlap = t, 0
-            elif not x and self.incoming_on and self.cand is not None:
-                if t - self.hang - self.cand < self.min_len:
+                    self.cand, self.cand_overlap, self.cand_speech = t, 0, 0
+            self.incoming_on = x
+            if x:
+                self.incoming_last = t + HOP
+            if self.cand is None:
+                continue
+            # The incoming speaker's own pauses shorter than a turn gap do not end it.
+            if not x and t - self.incoming_last >= self.turn_gap - self.hang:
+                if self.cand_speech - self.hang < self.min_len:
                     self.backchannels += 1
                 self.cand = None
-            self.incoming_on = x
-            if self.cand is None:
                 continue
             if not h and t - self.holder_last >= self.turn_gap:
                 self.handovers += 1
                 self.cand = None
                 continue
-            if x and h:
-                self.cand_overlap += HOP
-            spoke = t - self.hang - self.cand >= self.min_len
+            if x:
+                self.cand_speech += HOP
+                if h:
+                    self.cand_overlap += HOP
+            spoke = self.cand_speech - self.hang >= self.min_len
             held = self.holder_last - self.hang - self.cand >= self.terminal
             if x and spoke and held and self.cand_overlap >= self.min_overlap:
                 found.append((self.cand, self.cand_overlap))
