@@ -78,3 +78,34 @@ class Alert:
         if self.agent is not None:
             rec["agent"] = self.agent
         return rec
+
+
+@dataclass
+class TranscriptRecord:
+    """What a speaker said in one snippet (kind `transcript`), for QA to read the call."""
+
+    speaker: str
+    start: float
+    end: float
+    text: str
+    call: str = ""
+    at: str = ""
+    confidence: dict[str, Any] = field(default_factory=dict)
+    agent: str | None = None
+    kind: str = "transcript"
+
+    def to_record(self) -> dict[str, Any]:
+        rec: dict[str, Any] = {
+            "record": "transcript",
+            "kind": "transcript",
+            "speaker": self.speaker,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "text": self.text,
+            "confidence": self.confidence,
+            "call": self.call,
+            "at": self.at,
+        }
+        if self.agent is not None:
+            rec["agent"] = self.agent
+        return rec

@@ -36,17 +36,20 @@ class CrosstalkGuard:
             w = min(1.0, levels.size * 3 / self.tau_hops)
             self.ref[i] = ref + w * (typical - ref)
 
-    def apply(self, a: HopFeatures, b: HopFeatures) -> None:
+    def apply(self, a: HopFeatures, b: HopFeatures) -> tuple[np.ndarray, np.ndarray]:
+        """Mask bleed in place; returns the hops masked on each channel."""
         feats = (a, b)
         both = a.speech & b.speech
         own = [a.speech & ~both, b.speech & ~both]
+        masks = (np.zeros_like(both), np.zeros_like(both))
         for i in (0, 1):
             self._update_ref(i, feats[i], own[i])
-        if not both.any() or self.ref[0] is None or self.ref[1] is None:
-            return
+        ref_a, ref_b = self.ref
+        if not both.any() or ref_a is None or ref_b is None:
+            return masks
         # 400 ms momentary loudness: syllable-level dips of real double talk average out,
         # a steady echo 20-40 dB down does not.
-        rel = [feats[i].momentary_db - self.ref[i] for i in (0, 1)]
+        rel = [a.momentary_db - ref_a, b.momentary_db - ref_b]
         for i in (0, 1):
             j = 1 - i
             bleed = both & (rel[i] < rel[j] - self.margin_db)
@@ -54,3 +57,5 @@ class CrosstalkGuard:
                 self.bleed_hops[i] += int(bleed.sum())
                 feats[i].speech[bleed] = False
                 feats[i].voiced[bleed] = False
+                masks[i][:] = bleed
+        return masks

@@ -13,11 +13,21 @@ import time
 import uuid
 from typing import Any, TextIO
 
+from alerts.cues import CueMatcher, load_cues
 from alerts.log import AlertLog, LogError
-from alerts.model import Alert, now_iso
+from alerts.model import Alert, TranscriptRecord, now_iso
 from audio.sources import FileSource, SourceError, paced
-from monitor.config import Config, ConfigError, as_dict, load_config, to_toml, with_overrides
-from monitor.pipeline import Pipeline
+from monitor.config import (
+    Config,
+    ConfigError,
+    as_dict,
+    load_config,
+    to_toml,
+    transcriber_settings,
+    with_overrides,
+)
+from monitor.pipeline import Pipeline, Record
+from monitor.speech import PhraseSpotter
 
 EXIT_USAGE, EXIT_SOURCE, EXIT_LOG = 2, 3, 4
 
@@ -31,6 +41,13 @@ class CliError(Exception):
 def _clock(seconds: float) -> str:
     m, s = divmod(seconds, 60.0)
     return f"{int(m):02d}:{s:04.1f}"
+
+
+def format_record(rec: Record) -> str:
+    """Terminal text: two lines for an alert (what happened, what to do), one for speech."""
+    if isinstance(rec, TranscriptRecord):
+        return f"[{_clock(rec.start)}] {'':<8} {rec.speaker:>8} said: {rec.text}"
+    return format_alert(rec)
 
 
 def format_alert(alert: Alert) -> str:
@@ -71,6 +88,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rp.add_argument(
         "--no-transcribe", action="store_true", help="acoustic alerts only, no transcription"
+    )
+    rp.add_argument(
+        "--model",
+        metavar="NAME_OR_PATH",
+        help="Whisper model: a CTranslate2 folder or a faster-whisper name already on this "
+        "machine (default: the embedded tiny.en)",
+    )
+    rp.add_argument("--device", metavar="DEV", help="cpu | cuda | auto (default: cpu)")
+    rp.add_argument("--compute-type", metavar="TYPE", help="CTranslate2 type (default: int8)")
+    rp.add_argument("--language", metavar="CODE", help="spoken language (default: en)")
+    redact = rp.add_mutually_exclusive_group()
+    redact.add_argument(
+        "--redact",
+        dest="redact",
+        action="store_true",
+        default=None,
+        help="mask digit runs (card, account numbers) in logged text (default)",
+    )
+    redact.add_argument(
+        "--no-redact", dest="redact", action="store_false", help="log transcripts unmasked"
     )
     rp.add_argument("--call-id", metavar="ID", help="call id in every record (default: random)")
     rp.add_argument("--agent-name", metavar="NAME", help="agent identity stored in every record")
@@ -120,20 +157,26 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
         except LogError as exc:
             source.close()
             raise CliError(str(exc), EXIT_LOG) from None
-    pipe = Pipeline(cfg, call)
+    worker, spotter, speech_note = _speech(args, cfg, call)
+    if speech_note:
+        print(f"tonewatch: warning: {speech_note}", file=sys.stderr)
+    table = cfg.extra.get("transcription", {})
+    pipe = Pipeline(
+        cfg, call, worker, spotter, max_snippet_s=float(table.get("max_snippet_s", 10.0))
+    )
     started = time.perf_counter()
     stamp: dict[str, Any] = {"call": call}
     if args.agent_name:
         stamp["agent"] = args.agent_name
 
-    def emit(alerts: list[Alert]) -> None:
-        for a in alerts:
-            a.at = now_iso()
-            a.agent = args.agent_name
+    def emit(records: list[Record]) -> None:
+        for rec in records:
+            rec.at = now_iso()
+            rec.agent = args.agent_name
             if log is not None:
-                log.write(a.to_record())
+                log.write(rec.to_record())
             if not args.quiet:
-                print(format_alert(a), file=out, flush=True)
+                print(format_record(rec), file=out, flush=True)
 
     error: str | None = None
     try:
@@ -178,9 +221,42 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
         f"({speed:.0f}x real time)",
         file=out,
     )
+    speech = summary.get("transcription")
+    if speech and speech.get("error"):
+        print(f"tonewatch: warning: transcription stopped: {speech['error']}", file=sys.stderr)
     if error:
         raise CliError(error, EXIT_SOURCE)
     return 0
+
+
+def _speech(args: argparse.Namespace, cfg: Config, call: str) -> tuple[Any, Any, str | None]:
+    """The transcription worker and phrase spotter, or (None, None, why not)."""
+    table = cfg.extra.get("transcription", {})
+    if args.no_transcribe or not table.get("enabled", True):
+        return None, None, None
+    # Offline fast replay waits for the model (nothing skipped); real-time pace never does.
+    policy = "block" if args.fast else "drop_oldest"
+    try:
+        settings = transcriber_settings(
+            cfg,
+            model=args.model,
+            device=args.device,
+            compute_type=args.compute_type,
+            language=args.language,
+            policy=policy,
+        )
+        cues = load_cues(cfg.extra.get("cues"))
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from None
+    from audio.transcribe import ModelError, TranscriptionWorker, load_model
+
+    try:
+        model = load_model(settings)
+    except ModelError as exc:
+        return None, None, f"{exc}; carrying on with acoustic alerts only"
+    redact = table.get("redact", True) if args.redact is None else args.redact
+    worker = TranscriptionWorker(settings, model=model)
+    return worker, PhraseSpotter(CueMatcher(cues), call, bool(redact)), None
 
 
 def main(argv: list[str] | None = None) -> int:

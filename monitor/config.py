@@ -14,8 +14,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from alerts.cues import load_cues
 from alerts.rules import DetectorSettings
 from audio.analyzer import AnalysisSettings
+from audio.transcribe import TranscriberSettings, settings_from_table
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -140,7 +142,33 @@ def load_config(path: str | Path | None = None) -> Config:
     extra = {k: data[k] for k in EXTRA_SECTIONS if k in data}
     cfg = Config(source=where, extra=extra, **parts)
     _validate(cfg, where)
+    _validate_speech(cfg, where)
     return cfg
+
+
+SPEECH_KEYS = ("enabled", "redact", "max_snippet_s")
+
+
+def transcriber_settings(cfg: Config, **overrides: Any) -> TranscriberSettings:
+    """The [transcription] table (minus the keys the pipeline handles) as worker settings."""
+    table = dict(cfg.extra.get("transcription", {}))
+    table.update({k: v for k, v in overrides.items() if v is not None})
+    return settings_from_table(table, ignore=SPEECH_KEYS)
+
+
+def _validate_speech(cfg: Config, where: str) -> None:
+    table = cfg.extra.get("transcription", {})
+    for key in ("enabled", "redact"):
+        if key in table and not isinstance(table[key], bool):
+            raise ConfigError(f"{where}: transcription.{key} must be true or false")
+    snip = table.get("max_snippet_s", 10.0)
+    if not isinstance(snip, (int, float)) or not 2 <= snip <= 30:
+        raise ConfigError(f"{where}: transcription.max_snippet_s must be in [2, 30], got {snip!r}")
+    try:
+        transcriber_settings(cfg)
+        load_cues(cfg.extra.get("cues"))
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
 
 
 def with_overrides(cfg: Config, **sections: dict[str, Any]) -> Config:

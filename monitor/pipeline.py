@@ -9,20 +9,39 @@ writes nothing: what runs live and what runs on a recording differ only in the b
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol
 
-from alerts.model import KINDS, Alert
+from alerts.model import KINDS, Alert, TranscriptRecord
 from alerts.rules import TICK_HOPS, Detector
 from audio.analyzer import ChannelAnalyzer
 from audio.crosstalk import CrosstalkGuard
-from audio.types import HOP, SPEAKERS, Block, HopFeatures, seconds
+from audio.transcribe import Snippet, Transcript
+from audio.types import HOP, SPEAKERS, Block, HopFeatures, Segment, seconds
 from monitor.config import Config
+from monitor.speech import PhraseSpotter, SnippetCutter
+
+Record = Alert | TranscriptRecord
+
+
+class Transcriber(Protocol):
+    """What the pipeline needs of a transcription worker (audio/transcribe.py)."""
+
+    def submit(self, snippet: Snippet) -> bool: ...
+    def poll(self) -> list[Transcript]: ...
+    def close(self, timeout: float | None = None) -> list[Transcript]: ...
 
 
 class Pipeline:
     """Both speakers' analysis and the detector, for one call."""
 
-    def __init__(self, cfg: Config, call: str = "") -> None:
+    def __init__(
+        self,
+        cfg: Config,
+        call: str = "",
+        transcriber: Transcriber | None = None,
+        spotter: PhraseSpotter | None = None,
+        max_snippet_s: float = 10.0,
+    ) -> None:
         self.cfg = cfg
         self.call = call
         self.analyzers = {sp: ChannelAnalyzer(sp, cfg.analysis) for sp in SPEAKERS}
@@ -32,14 +51,51 @@ class Pipeline:
         self.dropped = 0
         self.counts: dict[str, int] = {k: 0 for k in KINDS}
         self._pending: list[tuple[HopFeatures, HopFeatures]] = []
+        self.transcriber = transcriber
+        self.spotter = spotter
+        self.cutter = SnippetCutter(max_snippet_s) if transcriber is not None else None
+        self.snippets = 0
 
-    def push(self, block: Block) -> list[Alert]:
+    def push(self, block: Block) -> list[Record]:
         """Analyse one block (blocks must be contiguous in stream time, gaps counted)."""
         if block.dropped_before:
             self.dropped += block.dropped_before
         self.n_samples = block.start + block.n_samples
         feats = [self.analyzers[sp].push(block.start, block.channel(sp)) for sp in SPEAKERS]
-        return self._detect(feats[0], feats[1])
+        if self.cutter is not None:
+            for sp in SPEAKERS:
+                self.cutter.add_audio(sp, block.start, block.channel(sp))
+        records: list[Record] = list(self._detect(feats[0], feats[1]))
+        return records + self._transcribe([f.segments for f in feats if f is not None])
+
+    def _transcribe(self, closed: list[list[Segment]], last: bool = False) -> list[Record]:
+        """Hand finished speech to the worker; collect what it has transcribed."""
+        if self.transcriber is None or self.cutter is None:
+            return []
+        snippets = [s for segs in closed for s in self.cutter.segments(segs)]
+        if not last:
+            for sp in SPEAKERS:
+                a = self.analyzers[sp]
+                if a.speaking:
+                    snip = self.cutter.long_turn(sp, a.segment_start, self.n_samples)
+                    if snip is not None:
+                        snippets.append(snip)
+        for snip in snippets:
+            self.snippets += 1
+            self.transcriber.submit(snip)
+        done = self.transcriber.close() if last else self.transcriber.poll()
+        return self._spot(done)
+
+    def _spot(self, transcripts: list[Transcript]) -> list[Record]:
+        out: list[Record] = []
+        if self.spotter is None:
+            return out
+        for t in transcripts:
+            for rec in self.spotter(t):
+                if isinstance(rec, Alert):
+                    self.counts[rec.kind] += 1
+                out.append(rec)
+        return out
 
     def _detect(
         self, agent: HopFeatures | None, customer: HopFeatures | None, last: bool = False
@@ -57,18 +113,23 @@ class Pipeline:
         agent, customer = joined_a.take(0, whole), joined_c.take(0, whole)
         for lo in range(0, whole, TICK_HOPS):
             hi = min(lo + TICK_HOPS, whole)
-            self.guard.apply(agent.take(lo, hi), customer.take(lo, hi))
+            part_a, part_c = agent.take(lo, hi), customer.take(lo, hi)
+            masks = self.guard.apply(part_a, part_c)
+            if self.cutter is not None:
+                self.cutter.add_mask("agent", part_a, masks[0])
+                self.cutter.add_mask("customer", part_c, masks[1])
         alerts = self.detector.push(agent, customer)
         for alert in alerts:
             self.counts[alert.kind] += 1
         return alerts
 
-    def finish(self) -> list[Alert]:
-        """Flush the tail of the call; returns its last alerts."""
-        tails = [self.analyzers[sp].flush()[0] for sp in SPEAKERS]
-        alerts = self._detect(tails[0], tails[1], last=True)
+    def finish(self) -> list[Record]:
+        """Flush the tail of the call (and pending transcription); returns the last records."""
+        tails = [self.analyzers[sp].flush() for sp in SPEAKERS]
+        records: list[Record] = list(self._detect(tails[0][0], tails[1][0], last=True))
         self.detector.finish(self.n_samples)
-        return alerts
+        closed = [t[1] + (t[0].segments if t[0] is not None else []) for t in tails]
+        return records + self._transcribe(closed, last=True)
 
     def summary(self) -> dict[str, Any]:
         """The `call_summary` record (without wall-clock fields)."""
@@ -83,11 +144,34 @@ class Pipeline:
             },
             "counts": {k: v for k, v in self.counts.items()},
             "dropped_s": seconds(self.dropped),
+            **self._speech_summary(),
         }
 
+    def _speech_summary(self) -> dict[str, Any]:
+        if self.transcriber is None:
+            return {"transcription": None}
+        stats = getattr(self.transcriber, "stats", None)
+        info: dict[str, Any] = {"snippets": self.snippets}
+        if stats is not None:
+            st = stats() if callable(stats) else stats
+            info.update(
+                {
+                    "transcribed": st.transcribed,
+                    "skipped": st.skipped,
+                    "skipped_s": round(st.skipped_s, 2),
+                    "audio_s": round(st.audio_s, 2),
+                    "compute_s": round(st.busy_s, 2),
+                    "error": st.error,
+                }
+            )
+        if self.cutter is not None:
+            info["bleed_snippets_dropped"] = self.cutter.dropped_bleed
+        cues = self.spotter.cue_counts if self.spotter is not None else {}
+        return {"transcription": info, "cues": cues}
 
-def analyze(blocks: Iterable[Block], cfg: Config, call: str = "") -> Iterator[Alert]:
-    """Run a whole call: yields alerts as they become certain."""
+
+def analyze(blocks: Iterable[Block], cfg: Config, call: str = "") -> Iterator[Record]:
+    """Run a whole call (acoustic alerts only): yields records as they become certain."""
     pipe = Pipeline(cfg, call)
     for block in blocks:
         yield from pipe.push(block)
