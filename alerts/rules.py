@@ -37,12 +37,16 @@ class DetectorSettings:
     """Voiced speech (seconds) that forms a speaker's baseline before relative alerts."""
     adapt_tau_s: float = 90.0
     """Baseline adaptation time constant, seconds of voiced speech."""
-    window_s: float = 1.2
-    """Voiced speech (seconds) summarised for the current voice."""
+    agent_window_s: float = 1.2
+    """Voiced speech (seconds) summarised as the agent's voice now: short, so that matching
+    shows within the agent's next turn or two."""
+    customer_window_s: float = 2.0
+    """Voiced speech (seconds) summarised as the customer's voice now: longer, so that a
+    real call's changing words do not pass for effort."""
     window_max_age_s: float = 6.0
     """Voiced frames older than this (seconds of call time) leave the window."""
-    min_window_s: float = 0.6
-    """Voiced speech (seconds) needed in the window before judging it."""
+    min_window_share: float = 0.5
+    """Share of the window that must be filled before it is judged."""
     raised_level_db: float = 6.0
     """Level over baseline (dB) that makes a voice raised."""
     effort_pitch_st: float = 2.0
@@ -149,8 +153,9 @@ class VoiceTracker:
         self.s = s
         per_s = 1.0 / VOICE_FRAME_S
         self.baseline = Baseline(int(s.warmup_s * per_s), s.adapt_tau_s * per_s)
-        self.window = VoiceWindow(int(s.window_s * per_s), int(s.window_max_age_s * SAMPLE_RATE))
-        self.min_frames = int(s.min_window_s * per_s)
+        window_s = s.agent_window_s if speaker == "agent" else s.customer_window_s
+        self.window = VoiceWindow(int(window_s * per_s), int(s.window_max_age_s * SAMPLE_RATE))
+        self.min_frames = int(window_s * s.min_window_share * per_s)
         self.state = "normal"
         self.candidate: Episode | None = None
         self.episode: Episode | None = None
@@ -162,6 +167,7 @@ class VoiceTracker:
         self.last_elevated_end: int | None = None
         self.spurt_start = 0
         self._speaking = False
+        self.last_elevated_seen: int | None = None
 
     def classify(self, d: tuple[float, float, float], margin: float = 1.0) -> str:
         s = self.s
@@ -210,6 +216,8 @@ class VoiceTracker:
         self.deltas = d
         entered = None
         level = self.classify(d)
+        if level != "normal":
+            self.last_elevated_seen = now
         order = {"normal": 0, "raised": 1, "yelling": 2}
         if order[level] > order[self.state]:
             if self.candidate is None or order[self.candidate.state] < order[level]:
@@ -404,6 +412,7 @@ class Detector:
         self.agent_over = OverlapTracker(settings, hangover_s)
         self.customer_over = OverlapTracker(settings, hangover_s)
         self.match_since: int | None = None
+        self.matched_episode: int | None = None
         self.suppressed = 0
 
     def push(self, agent: HopFeatures, customer: HopFeatures) -> list[Alert]:
@@ -489,6 +498,7 @@ class Detector:
         kinds = [f"{sp}_{state}"]
         if sp == "agent" and self._customer_elevated(now):
             kinds = ["agent_matching"] + (["agent_yelling"] if state == "yelling" else [])
+            self.matched_episode = v.episode.start
         out: list[Alert] = []
         for kind in kinds:
             out += self._alert(
@@ -497,18 +507,36 @@ class Detector:
         return out
 
     def _customer_elevated(self, now: int) -> bool:
+        """The customer sounds elevated now or did recently (alerted or not yet)."""
         c = self.voices["customer"]
         if c.state != "normal":
             return True
-        end = c.last_elevated_end
-        return end is not None and now - end <= self.s.match_memory_s * SAMPLE_RATE
+        memory = self.s.match_memory_s * SAMPLE_RATE
+        recent = [t for t in (c.last_elevated_end, c.last_elevated_seen) if t is not None]
+        return any(now - t <= memory for t in recent)
 
     def _matching(self, now: int) -> list[Alert]:
-        """The agent climbs toward an elevated customer without being 'raised' yet."""
+        """The agent climbs toward an elevated customer (or already was elevated when the
+        customer's elevation showed)."""
         a = self.voices["agent"]
-        if a.deltas is None or a.state != "normal" or not self._customer_elevated(now):
+        if a.deltas is None or not self._customer_elevated(now):
             self.match_since = None
             return []
+        if a.state != "normal":
+            self.match_since = None
+            ep = a.episode
+            if ep is None or self.matched_episode == ep.start:
+                return []
+            self.matched_episode = ep.start
+            dl = a.deltas[0]
+            return self._alert(
+                "agent_matching",
+                "agent",
+                ep.start,
+                now,
+                self._evidence(a),
+                what="volume" if dl >= self.s.match_level_db else "pitch",
+            )
         s = self.s
         dl, dp, db = a.deltas
         # Matching is the agent's voice itself climbing: pitch up with level or balance up.

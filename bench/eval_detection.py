@@ -402,6 +402,22 @@ def long_turn(b: CallBuilder, deck: Deck, t: float, min_s: float) -> float:
     return end
 
 
+def sounding_at(b: CallBuilder, speaker: str, t: float, hold_s: float = 0.5) -> float:
+    """The first time from `t` at which `speaker` is audibly talking for `hold_s`: every
+    30 ms frame within 30 dB of the loudest frame of that speaker's placed takes."""
+    agent, customer = b.render(tail_s=0.0)
+    x = agent if speaker == "agent" else customer
+    frame = int(0.03 * SR)
+    n = x.shape[0] // frame
+    db = 10 * np.log10((x[: n * frame].reshape(n, frame) ** 2).mean(axis=1) + 1e-12)
+    loud = db > db.max() - 30.0
+    need = int(hold_s / 0.03)
+    for i in range(int(t / 0.03), n - need):
+        if loud[i : i + need].all():
+            return i * 0.03
+    return t
+
+
 def build_interrupt(
     ravdess: str, case: str, actor: int, partner: int, rng: np.random.Generator
 ) -> tuple[Spec, np.ndarray, np.ndarray]:
@@ -413,14 +429,16 @@ def build_interrupt(
     call_id = f"intr-{case}-a{actor:02d}-b{partner:02d}"
     spec = Spec(call_id, "interrupt", case, actor, partner, start, start)
     if case == "barge_in":
-        offset = float(rng.uniform(2.5, 3.5))
         takes: list[np.ndarray] = []
         while len(takes) < 2 or (len(takes) < 3 and sum(x.shape[0] for x in takes) < 2 * SR):
             takes.append(agent.draw())
+        agent_s = sum(x.shape[0] for x in takes) / SR + 0.2 * len(takes)
+        spec.window_end = long_turn(b, customer, start, max(LONG_TURN_S, 3.5 + agent_s + 1.0))
+        # Barge in while the customer is audibly talking (RAVDESS takes keep quiet edges).
+        offset = sounding_at(b, "customer", start + float(rng.uniform(2.5, 3.5))) - start
         t = start + offset
         for x in takes:
             t = b.place("agent", t, x) + b.gap()
-        spec.window_end = long_turn(b, customer, start, max(LONG_TURN_S, t - start + 1.0))
         spec.barge_in = start + offset
     elif case == "backchannel":
         end = long_turn(b, customer, start, LONG_TURN_S)
