@@ -37,6 +37,8 @@ class DetectorSettings:
     """Voiced speech (seconds) that forms a speaker's baseline before relative alerts."""
     adapt_tau_s: float = 90.0
     """Baseline adaptation time constant, seconds of voiced speech."""
+    freeze_s: float = 10.0
+    """The baseline stays frozen this long (s) after an elevated episode ends."""
     agent_window_s: float = 1.2
     """Voiced speech (seconds) summarised as the agent's voice now: short, so that matching
     shows within the agent's next turn or two."""
@@ -235,7 +237,14 @@ class VoiceTracker:
             elif now - self.last_change > self.s.exit_s * SAMPLE_RATE:
                 self._end(now)
         self._maybe_rebase(d, stats, n_new)
-        if self.state == "normal" and self.classify(d, self.s.exit_margin) == "normal":
+        # Gated adaptation: the baseline follows the speaker only while no episode is
+        # active or building, and not within `freeze_s` after one.
+        quiet_since = self.last_elevated_end or 0
+        if (
+            self.state == "normal"
+            and self.candidate is None
+            and now - quiet_since > self.s.freeze_s * SAMPLE_RATE
+        ):
             self.baseline.adapt(stats, n_new)
         return entered
 
