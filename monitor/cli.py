@@ -112,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--call-id", metavar="ID", help="call id in every record (default: random)")
     rp.add_argument("--agent-name", metavar="NAME", help="agent identity stored in every record")
     rp.add_argument("--quiet", action="store_true", help="print only the summary line")
+    rp.add_argument(
+        "--no-tracks",
+        action="store_true",
+        help="leave the 10 Hz level/pitch/speech track records out of the log",
+    )
     _common(rp)
 
     cp = sub.add_parser("config", help="print the effective settings as TOML")
@@ -162,7 +167,12 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
         print(f"tonewatch: warning: {speech_note}", file=sys.stderr)
     table = cfg.extra.get("transcription", {})
     pipe = Pipeline(
-        cfg, call, worker, spotter, max_snippet_s=float(table.get("max_snippet_s", 10.0))
+        cfg,
+        call,
+        worker,
+        spotter,
+        max_snippet_s=float(table.get("max_snippet_s", 10.0)),
+        tracks=log is not None and not args.no_tracks,
     )
     started = time.perf_counter()
     stamp: dict[str, Any] = {"call": call}
@@ -177,6 +187,9 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
                 log.write(rec.to_record())
             if not args.quiet:
                 print(format_record(rec), file=out, flush=True)
+        if log is not None:
+            for track in pipe.take_tracks():
+                log.write(track)
 
     error: str | None = None
     try:

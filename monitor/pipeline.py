@@ -19,6 +19,7 @@ from audio.transcribe import Snippet, Transcript
 from audio.types import HOP, SPEAKERS, Block, HopFeatures, Segment, seconds
 from monitor.config import Config
 from monitor.speech import PhraseSpotter, SnippetCutter
+from monitor.tracks import TrackRecorder
 
 Record = Alert | TranscriptRecord
 
@@ -41,6 +42,7 @@ class Pipeline:
         transcriber: Transcriber | None = None,
         spotter: PhraseSpotter | None = None,
         max_snippet_s: float = 10.0,
+        tracks: bool = False,
     ) -> None:
         self.cfg = cfg
         self.call = call
@@ -55,6 +57,8 @@ class Pipeline:
         self.spotter = spotter
         self.cutter = SnippetCutter(max_snippet_s) if transcriber is not None else None
         self.snippets = 0
+        self.tracks = TrackRecorder(call) if tracks else None
+        self._tracks: list[dict[str, Any]] = []
 
     def push(self, block: Block) -> list[Record]:
         """Analyse one block (blocks must be contiguous in stream time, gaps counted)."""
@@ -119,6 +123,9 @@ class Pipeline:
                 self.cutter.add_mask("agent", part_a, masks[0])
                 self.cutter.add_mask("customer", part_c, masks[1])
         alerts = self.detector.push(agent, customer)
+        if self.tracks is not None:
+            baselines = {sp: v.baseline for sp, v in self.detector.voices.items()}
+            self._tracks += self.tracks.push({"agent": agent, "customer": customer}, baselines)
         for alert in alerts:
             self.counts[alert.kind] += 1
         return alerts
@@ -129,7 +136,16 @@ class Pipeline:
         records: list[Record] = list(self._detect(tails[0][0], tails[1][0], last=True))
         self.detector.finish(self.n_samples)
         closed = [t[1] + (t[0].segments if t[0] is not None else []) for t in tails]
-        return records + self._transcribe(closed, last=True)
+        records += self._transcribe(closed, last=True)
+        if self.tracks is not None:
+            baselines = {sp: v.baseline for sp, v in self.detector.voices.items()}
+            self._tracks += self.tracks.flush(baselines)
+        return records
+
+    def take_tracks(self) -> list[dict[str, Any]]:
+        """Track records finished so far (emptied by the call)."""
+        out, self._tracks = self._tracks, []
+        return out
 
     def summary(self) -> dict[str, Any]:
         """The `call_summary` record (without wall-clock fields)."""

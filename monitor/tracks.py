@@ -1,0 +1,87 @@
+"""Coarse per-speaker tracks for reports: level, pitch and speech at 10 Hz.
+
+Every `span_s` of call time the pipeline emits one `track` record holding, for each
+speaker, 10 Hz series of momentary loudness (dB), pitch (semitones re 100 Hz, null when
+unvoiced), speech activity (0/1) and the speaker's baseline at that time. The alert log
+stays readable line by line; a report draws its timeline from these records. Runs on the
+analysis thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from audio.baseline import Baseline, semitones
+from audio.types import HOP, SAMPLE_RATE, SPEAKERS, HopFeatures, seconds
+
+RATE_HZ = 10
+STEP = SAMPLE_RATE // RATE_HZ // HOP  # hops per track point
+
+
+class TrackRecorder:
+    """Collects 10 Hz points per speaker and hands out `track` records."""
+
+    def __init__(self, call: str, span_s: float = 5.0) -> None:
+        self.call = call
+        self.points = int(span_s * RATE_HZ)
+        self.start: int | None = None
+        self.series: dict[str, dict[str, list[Any]]] = {sp: self._empty() for sp in SPEAKERS}
+        self._carry: dict[str, list[HopFeatures]] = {sp: [] for sp in SPEAKERS}
+
+    @staticmethod
+    def _empty() -> dict[str, list[Any]]:
+        return {"level_db": [], "pitch_st": [], "speech": []}
+
+    def push(
+        self, feats: dict[str, HopFeatures], baselines: Mapping[str, Baseline]
+    ) -> list[dict[str, Any]]:
+        """Whole-tick features of both speakers -> finished track records."""
+        out: list[dict[str, Any]] = []
+        first = feats["agent"]
+        if self.start is None:
+            self.start = first.start
+        n = first.n_hops - first.n_hops % STEP
+        for sp in SPEAKERS:
+            f = feats[sp]
+            level = f.momentary_db[STEP - 1 : n : STEP]
+            speech = f.speech[:n].reshape(-1, STEP).mean(axis=1) >= 0.5
+            f0 = f.f0_hz[:n].reshape(-1, STEP)
+            pitch = np.full(f0.shape[0], np.nan)
+            has = ~np.isnan(f0).all(axis=1)
+            if has.any():
+                pitch[has] = np.nanmedian(f0[has], axis=1)
+            s = self.series[sp]
+            s["level_db"] += [round(float(x), 1) for x in level]
+            s["pitch_st"] += [None if np.isnan(p) else round(float(semitones(p)), 2) for p in pitch]
+            s["speech"] += [int(x) for x in speech]
+        while len(self.series["agent"]["level_db"]) >= self.points:
+            out.append(self._record(baselines, self.points))
+        return out
+
+    def flush(self, baselines: Mapping[str, Baseline]) -> list[dict[str, Any]]:
+        n = len(self.series["agent"]["level_db"])
+        return [self._record(baselines, n)] if n else []
+
+    def _record(self, baselines: Mapping[str, Baseline], n: int) -> dict[str, Any]:
+        assert self.start is not None
+        rec: dict[str, Any] = {
+            "record": "track",
+            "call": self.call,
+            "start": seconds(self.start),
+            "rate_hz": RATE_HZ,
+        }
+        for sp in SPEAKERS:
+            s = self.series[sp]
+            b = baselines[sp].stats
+            rec[sp] = {
+                **{k: v[:n] for k, v in s.items()},
+                "baseline": None
+                if b is None
+                else {"level_db": round(b.level_db, 1), "pitch_st": round(b.pitch_st, 2)},
+            }
+            self.series[sp] = {k: v[n:] for k, v in s.items()}
+        self.start += n * STEP * HOP
+        return rec
