@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from audio.baseline import Baseline, semitones
-from audio.types import HOP, SAMPLE_RATE, SPEAKERS, HopFeatures, seconds
+from audio.types import HOP, SAMPLE_RATE, SPEAKERS, HopFeatures, Speaker, seconds
 
 RATE_HZ = 10
 STEP = SAMPLE_RATE // RATE_HZ // HOP  # hops per track point
@@ -36,7 +36,7 @@ class TrackRecorder:
         return {"level_db": [], "pitch_st": [], "speech": []}
 
     def push(
-        self, feats: dict[str, HopFeatures], baselines: Mapping[str, Baseline]
+        self, feats: dict[str, HopFeatures], baselines: Mapping[Speaker, Baseline]
     ) -> list[dict[str, Any]]:
         """Whole-tick features of both speakers -> finished track records."""
         out: list[dict[str, Any]] = []
@@ -61,11 +61,11 @@ class TrackRecorder:
             out.append(self._record(baselines, self.points))
         return out
 
-    def flush(self, baselines: Mapping[str, Baseline]) -> list[dict[str, Any]]:
+    def flush(self, baselines: Mapping[Speaker, Baseline]) -> list[dict[str, Any]]:
         n = len(self.series["agent"]["level_db"])
         return [self._record(baselines, n)] if n else []
 
-    def _record(self, baselines: Mapping[str, Baseline], n: int) -> dict[str, Any]:
+    def _record(self, baselines: Mapping[Speaker, Baseline], n: int) -> dict[str, Any]:
         assert self.start is not None
         rec: dict[str, Any] = {
             "record": "track",
