@@ -121,7 +121,35 @@ def build_parser() -> argparse.ArgumentParser:
 
     cp = sub.add_parser("config", help="print the effective settings as TOML")
     _common(cp)
+    for name, (module, help_text) in SUBCOMMANDS.items():
+        mod = _subcommand(module)
+        if mod is None:
+            continue
+        sp = sub.add_parser(name, help=help_text, description=mod.__doc__.split("\n\n")[0])
+        mod.add_arguments(sp)
     return parser
+
+
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "live": ("monitor.daemon", "monitor live calls beside the softphone"),
+    "devices": ("monitor.devices", "list audio devices; mark loopback/monitor sources"),
+    "report": ("monitor.report", "one call's alert log as a self-contained HTML report"),
+    "review": ("monitor.review", "a table of many calls' alert logs, with filters and export"),
+    "batch": ("monitor.batch", "analyse many recordings on a Dask cluster"),
+}
+"""Subcommands in their own modules: each has `add_arguments(parser)` and `run(args)`."""
+
+
+def _subcommand(module: str) -> Any:
+    """The module of a subcommand, or None when this build does not have it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name == module:
+            return None
+        raise
 
 
 def _load(args: argparse.Namespace) -> Config:
@@ -281,6 +309,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "config":
             sys.stdout.write(to_toml(_load(args)))
             return 0
+        if args.command in SUBCOMMANDS:
+            code: int = _subcommand(SUBCOMMANDS[args.command][0]).run(args)
+            return code
     except CliError as exc:
         print(f"tonewatch: error: {exc}", file=sys.stderr)
         return exc.code
