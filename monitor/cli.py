@@ -9,24 +9,23 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import uuid
 from typing import Any, TextIO
 
 from alerts.cues import CueMatcher, load_cues
 from alerts.log import AlertLog, LogError
-from alerts.model import Alert, TranscriptRecord, now_iso
+from alerts.model import Alert, TranscriptRecord
 from audio.sources import FileSource, SourceError, paced
 from monitor.config import (
     Config,
     ConfigError,
-    as_dict,
     load_config,
     to_toml,
     transcriber_settings,
     with_overrides,
 )
-from monitor.pipeline import Pipeline, Record
+from monitor.pipeline import Record
+from monitor.session import CallSetup, run_call
 from monitor.speech import PhraseSpotter
 
 EXIT_USAGE, EXIT_SOURCE, EXIT_LOG = 2, 3, 4
@@ -193,66 +192,27 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
     worker, spotter, speech_note = _speech(args, cfg, call)
     if speech_note:
         print(f"tonewatch: warning: {speech_note}", file=sys.stderr)
-    table = cfg.extra.get("transcription", {})
-    pipe = Pipeline(
-        cfg,
-        call,
-        worker,
-        spotter,
-        max_snippet_s=float(table.get("max_snippet_s", 10.0)),
-        tracks=log is not None and not args.no_tracks,
+    setup = CallSetup(
+        cfg=cfg,
+        call=call,
+        log=log,
+        agent_name=args.agent_name,
+        source=args.call or [args.agent, args.customer],
+        worker=worker,
+        spotter=spotter,
+        tracks=not args.no_tracks,
     )
-    started = time.perf_counter()
-    stamp: dict[str, Any] = {"call": call}
-    if args.agent_name:
-        stamp["agent"] = args.agent_name
-
-    def emit(records: list[Record]) -> None:
-        for rec in records:
-            rec.at = now_iso()
-            rec.agent = args.agent_name
-            if log is not None:
-                log.write(rec.to_record())
-            if not args.quiet:
-                print(format_record(rec), file=out, flush=True)
-        if log is not None:
-            for track in pipe.take_tracks():
-                log.write(track)
-
-    error: str | None = None
+    if not args.quiet:
+        setup.sinks.append(lambda rec: print(format_record(rec), file=out, flush=True))
     try:
-        if log is not None:
-            log.write(
-                {
-                    "record": "call_start",
-                    **stamp,
-                    "at": now_iso(),
-                    "source": args.call or [args.agent, args.customer],
-                    "settings": as_dict(cfg),
-                }
-            )
-        blocks = source if args.fast else paced(source)
-        try:
-            for block in blocks:
-                emit(pipe.push(block))
-        except SourceError as exc:
-            error = str(exc)
-        emit(pipe.finish())
-        summary = pipe.summary()
-        summary.update(stamp)
-        summary["at"] = now_iso()
-        summary["status"] = "error" if error else "complete"
-        if error:
-            summary["error"] = error
-        elapsed = time.perf_counter() - started
-        summary["compute_s"] = round(elapsed, 3)
-        if log is not None:
-            log.write(summary)
+        result = run_call(source if args.fast else paced(source), setup)
     except LogError as exc:
         raise CliError(str(exc), EXIT_LOG) from None
     finally:
         if log is not None:
             log.close()
+    summary, error = result.summary, result.error
+    elapsed = summary["compute_s"]
     counts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items() if v) or "no alerts"
     speed = summary["duration_s"] / elapsed if elapsed > 0 else 0.0
     print(

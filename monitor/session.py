@@ -1,0 +1,119 @@
+"""One call from blocks to records: the loop shared by replay, live capture and batch.
+
+`run_call` drives a `Pipeline` over any iterable of blocks, stamps each record with the
+wall-clock time of emission and the agent's name, writes it to the alert log (fsynced) and
+hands it to the sinks (the terminal, a live view, ...), then writes the `call_summary`.
+A source that fails mid-call still gets its summary (status "error") before the error is
+raised again, so nothing already reported is lost. Runs on the caller's thread.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from alerts.log import AlertLog
+from alerts.model import now_iso
+from audio.sources import SourceError
+from audio.types import Block
+from monitor.config import Config, as_dict
+from monitor.pipeline import Pipeline, Record
+
+Sink = Callable[[Record], None]
+
+
+@dataclass
+class CallResult:
+    """What a finished call left behind."""
+
+    summary: dict[str, Any]
+    error: str | None = None
+    records: int = 0
+
+
+@dataclass
+class CallSetup:
+    """Everything about one call besides its audio."""
+
+    cfg: Config
+    call: str
+    log: AlertLog | None = None
+    sinks: list[Sink] = field(default_factory=list)
+    agent_name: str | None = None
+    source: Any = None
+    worker: Any = None
+    spotter: Any = None
+    tracks: bool = True
+    on_block: Callable[[Block, Pipeline], None] | None = None
+
+    def pipeline(self) -> Pipeline:
+        table = self.cfg.extra.get("transcription", {})
+        return Pipeline(
+            self.cfg,
+            self.call,
+            self.worker,
+            self.spotter,
+            max_snippet_s=float(table.get("max_snippet_s", 10.0)),
+            tracks=self.log is not None and self.tracks,
+        )
+
+
+def run_call(blocks: Iterable[Block], setup: CallSetup) -> CallResult:
+    """Run one call to its end (or its source's failure); returns the summary.
+
+    Raises:
+        LogError: the alert log cannot be written.
+    """
+    pipe = setup.pipeline()
+    log = setup.log
+    stamp: dict[str, Any] = {"call": setup.call}
+    if setup.agent_name:
+        stamp["agent"] = setup.agent_name
+    started = time.perf_counter()
+    count = 0
+
+    def emit(records: list[Record]) -> None:
+        nonlocal count
+        for rec in records:
+            rec.at = now_iso()
+            rec.agent = setup.agent_name
+            if log is not None:
+                log.write(rec.to_record())
+            for sink in setup.sinks:
+                sink(rec)
+            count += 1
+        if log is not None:
+            for track in pipe.take_tracks():
+                log.write(track)
+
+    if log is not None:
+        log.write(
+            {
+                "record": "call_start",
+                **stamp,
+                "at": now_iso(),
+                "source": setup.source,
+                "settings": as_dict(setup.cfg),
+            }
+        )
+    error: str | None = None
+    try:
+        for block in blocks:
+            emit(pipe.push(block))
+            if setup.on_block is not None:
+                setup.on_block(block, pipe)
+    except SourceError as exc:
+        error = str(exc)
+    emit(pipe.finish())
+    summary = pipe.summary()
+    summary.update(stamp)
+    summary["at"] = now_iso()
+    summary["status"] = "error" if error else "complete"
+    if error:
+        summary["error"] = error
+    summary["compute_s"] = round(time.perf_counter() - started, 3)
+    if log is not None:
+        log.write(summary)
+    return CallResult(summary, error, count)
