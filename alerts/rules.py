@@ -58,6 +58,8 @@ class DetectorSettings:
     """Minimum pitch rise (st) for yelling."""
     yell_score: float = 2.0
     """Yelling needs pitch_rise/pitch_unit + balance_rise/balance_unit >= this."""
+    agent_yell_level_db: float = 6.0
+    """The agent's yelling must also be this much louder (dB) than the agent's baseline."""
     pitch_unit_st: float = 4.0
     balance_unit_db: float = 4.0
     exit_margin: float = 0.5
@@ -175,7 +177,10 @@ class VoiceTracker:
         s = self.s
         dl, dp, db = d
         score = dp / s.pitch_unit_st + db / s.balance_unit_db
-        if dp >= s.yell_pitch_st * margin and score >= s.yell_score * margin:
+        # The agent's headset gain is fixed, so the agent's real shouting is also louder;
+        # the customer's line gain is not, so the customer's level is not required.
+        loud_enough = self.speaker == "customer" or dl >= s.agent_yell_level_db * margin
+        if dp >= s.yell_pitch_st * margin and score >= s.yell_score * margin and loud_enough:
             return "yelling"
         effort = dp >= s.effort_pitch_st * margin and db >= s.effort_balance_db * margin
         if dl >= s.raised_level_db * margin or effort:
