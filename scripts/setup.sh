@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(libportaudio2 libsndfile1 espeak-ng sox)
+# pulseaudio: a virtual sound server for the live-capture tests; chromium: report tests.
+APT_PACKAGES=(libportaudio2 libsndfile1 espeak-ng sox pulseaudio pulseaudio-utils chromium)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
