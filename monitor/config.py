@@ -49,7 +49,7 @@ SECTIONS: dict[str, type] = {
     "analysis": AnalysisSettings,
     "detector": DetectorSettings,
 }
-EXTRA_SECTIONS = ("transcription", "cues")
+EXTRA_SECTIONS = ("transcription", "cues", "live")
 
 
 def defaults_text() -> str:
@@ -143,6 +143,7 @@ def load_config(path: str | Path | None = None) -> Config:
     cfg = Config(source=where, extra=extra, **parts)
     _validate(cfg, where)
     _validate_speech(cfg, where)
+    _validate_live(cfg, where)
     return cfg
 
 
@@ -169,6 +170,33 @@ def _validate_speech(cfg: Config, where: str) -> None:
         load_cues(cfg.extra.get("cues"))
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from None
+
+
+LIVE_RANGES: dict[str, tuple[float, float]] = {
+    "split_silence_s": (0.0, 3600.0),
+    "silence_dbfs": (-120.0, 0.0),
+    "block_s": (0.02, 1.0),
+    "ring_s": (0.5, 60.0),
+    "stall_s": (0.2, 60.0),
+    "reopen_s": (0.05, 60.0),
+}
+"""Numeric [live] settings (see monitor/defaults.toml) and their allowed ranges."""
+
+
+def _validate_live(cfg: Config, where: str) -> None:
+    for key, value in cfg.extra.get("live", {}).items():
+        if key == "log_dir":
+            if not isinstance(value, str):
+                raise ConfigError(f"{where}: live.log_dir must be a string, got {value!r}")
+            continue
+        if key not in LIVE_RANGES:
+            raise ConfigError(f"{where}: unknown setting live.{key}")
+        lo, hi = LIVE_RANGES[key]
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not number or not lo <= value <= hi:
+            raise ConfigError(
+                f"{where}: live.{key} must be a number in [{lo:g}, {hi:g}], got {value!r}"
+            )
 
 
 def with_overrides(cfg: Config, **sections: dict[str, Any]) -> Config:
