@@ -536,8 +536,7 @@ def options(args: argparse.Namespace) -> BatchOptions:
     )
 
 
-def _prepare_out(path: str) -> Path:
-    out = Path(path)
+def _prepare_out(out: Path) -> Path:
     try:
         (out / LOG_DIR).mkdir(parents=True, exist_ok=True)
         probe = out / ".tonewatch-write-test"
@@ -573,7 +572,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     if args.workers is not None and (args.workers < 1 or args.scheduler):
         raise BatchError("--workers needs a positive count and no --scheduler", EXIT_USAGE)
-    out = Path(args.out)
+    out = Path(args.out).absolute()
     try:
         jobs, orphans = discover(
             args.inputs,
@@ -585,7 +584,7 @@ def _run(args: argparse.Namespace) -> int:
     if not jobs and not orphans:
         raise BatchError(f"no recordings found in {' '.join(args.inputs)}", EXIT_USAGE)
     opts = options(args)
-    out = _prepare_out(args.out)
+    out = _prepare_out(out)
 
     rows: list[dict[str, Any]] = [_orphan_row(o, out) for o in orphans]
     todo: list[CallJob] = []

@@ -9,8 +9,9 @@ returned as an `Orphan`, so the batch can report it instead of losing it silentl
 
 Call ids are paths relative to the input they came from, without the extension
 (``day1/call17``), so a folder tree maps onto the same tree of logs and reruns find the
-same ids. Ids that still collide get a short hash of the file's path appended. Nothing here
-opens audio; this runs on the batch driver before any work is sent out.
+same ids. Ids that still collide get a short hash of the file's path appended. Paths are
+made absolute, so workers need not share the driver's working folder. Nothing here opens
+audio; this runs on the batch driver before any work is sent out.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ def find_files(inputs: Sequence[str], exclude: Path | None = None) -> list[_Foun
         real = path.resolve()
         if skip is not None and real.is_relative_to(skip):
             return
-        found.setdefault(real, _Found(path, root))
+        found.setdefault(real, _Found(path.absolute(), root.absolute()))
 
     for text in inputs:
         if _is_glob(text):
