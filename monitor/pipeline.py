@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from alerts.model import KINDS, Alert, TranscriptRecord
 from alerts.rules import TICK_HOPS, Detector
 from audio.analyzer import ChannelAnalyzer
+from audio.bleed import BleedCanceller
 from audio.crosstalk import CrosstalkGuard
 from audio.transcribe import Snippet, Transcript
 from audio.types import HOP, SPEAKERS, Block, HopFeatures, Segment, seconds
@@ -48,6 +49,7 @@ class Pipeline:
         self.call = call
         self.analyzers = {sp: ChannelAnalyzer(sp, cfg.analysis) for sp in SPEAKERS}
         self.guard = CrosstalkGuard(cfg.analysis.crosstalk_margin_db)
+        self.bleed = BleedCanceller()
         self.detector = Detector(cfg.detector, cfg.analysis.hangover_s, call)
         self.n_samples = 0
         self.dropped = 0
@@ -65,6 +67,7 @@ class Pipeline:
         if block.dropped_before:
             self.dropped += block.dropped_before
         self.n_samples = block.start + block.n_samples
+        block = self.bleed.clean(block)  # the customer's voice out of the agent's mic
         feats = [self.analyzers[sp].push(block.start, block.channel(sp)) for sp in SPEAKERS]
         if self.cutter is not None:
             for sp in SPEAKERS:
@@ -158,6 +161,7 @@ class Pipeline:
                 "agent": seconds(self.guard.bleed_hops[0] * HOP),
                 "customer": seconds(self.guard.bleed_hops[1] * HOP),
             },
+            "headset_bleed": self.bleed.summary(),
             "counts": {k: v for k, v in self.counts.items()},
             "dropped_s": seconds(self.dropped),
             **self._speech_summary(),
