@@ -423,7 +423,7 @@ class Progress:
             self.failed += 1
             line = f"tonewatch: call {row['call']}: {row['error']}"
             if self._bar is not None:
-                self._bar.console.print(line, markup=False, highlight=False)
+                self._bar.console.print(line, markup=False, highlight=False, soft_wrap=True)
             else:
                 print(line, file=sys.stderr, flush=True)
         if self._bar is not None:
@@ -600,7 +600,7 @@ def _run(args: argparse.Namespace) -> int:
         "transcribe": opts.transcriber is not None,
         "settings": opts.cfg.source,
     }
-    progress = Progress(len(todo), sys.stderr.isatty())
+    progress = Progress(len(todo) + len(orphans), sys.stderr.isatty())
     for r in rows:
         if r["status"] == "error":
             progress.advance(r)
@@ -622,6 +622,11 @@ def _run(args: argparse.Namespace) -> int:
                 run_jobs(client, todo, opts, out, on_row)
     except KeyboardInterrupt:
         interrupted = True
+        # Calls cut off with their workers start afresh on resume; drop what they began.
+        finished = {r["call"] for r in rows}
+        for job in todo:
+            if job.call not in finished:
+                _side(log_path(out, job.call), ".tmp").unlink(missing_ok=True)
     finally:
         progress.close()
         try:
@@ -631,8 +636,9 @@ def _run(args: argparse.Namespace) -> int:
     wall = time.monotonic() - started
     t = totals(rows)
     speed = t["audio_s"] / wall if wall > 0 and t["ok"] else 0.0
+    head = "batch interrupted" if interrupted else "batch"
     print(
-        f"batch: {t['calls']} calls: {t['ok']} ok, {t['skipped']} skipped, {t['error']} failed; "
+        f"{head}: {t['calls']} calls: {t['ok']} ok, {t['skipped']} skipped, {t['error']} failed; "
         f"{t['audio_s'] / 3600:.2f} h of audio in {wall:.1f} s ({speed:.0f}x real time); "
         f"index {out / 'index.csv'}"
     )
