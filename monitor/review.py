@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         since = parse_since(args.since) if args.since else None
         kinds = _kinds(args.kind)
         files = expand(args.logs, warnings)
-        rows = load_rows(files, warnings)
+        rows, skipped = load_rows(files, warnings)
         if not files:
             raise ReviewError("no alert logs found in " + " ".join(args.logs))
         shown = filter_rows(rows, kinds, since, args.agent, args.min_severity)
@@ -188,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"tonewatch: error: {exc}", file=sys.stderr)
         return exc.code
     warn_all()
-    print_table(shown, len(rows), len(files))
+    print_table(shown, len(rows), len(files) - skipped, skipped)
     return 0
 
 
@@ -249,17 +249,20 @@ def expand(items: Iterable[str], warnings: list[str]) -> list[Path]:
     return out
 
 
-def load_rows(files: Iterable[Path], warnings: list[str]) -> list[Row]:
-    """One row per call in the files; unreadable files become a one-line warning each."""
+def load_rows(files: Iterable[Path], warnings: list[str]) -> tuple[list[Row], int]:
+    """One row per call in the files, and how many files were skipped (each named in one
+    warning line: cannot be read, or not a log)."""
     rows: list[Row] = []
+    skipped = 0
     for path in files:
         try:
             calls = read_calls(path, warnings, tracks=False)
         except CallLogError as exc:
             warnings.append(f"{exc}, skipped")
+            skipped += 1
             continue
         rows += [Row.of(c) for c in calls]
-    return rows
+    return rows, skipped
 
 
 def filter_rows(
@@ -341,7 +344,7 @@ def write_json(rows: list[Row], path: Path) -> None:
         raise ReviewError(f"{path}: cannot write JSON ({exc.strerror})", EXIT_WRITE) from None
 
 
-def print_table(rows: list[Row], total_calls: int, n_files: int) -> None:
+def print_table(rows: list[Row], total_calls: int, n_files: int, skipped: int = 0) -> None:
     """The rich table on stdout (160 columns wide when stdout is not a terminal)."""
     from rich.console import Console
     from rich.table import Table
@@ -351,7 +354,8 @@ def print_table(rows: list[Row], total_calls: int, n_files: int) -> None:
     if not console.is_terminal:
         console = Console(highlight=False, width=160)
     table = Table(
-        title=f"{len(rows)} of {total_calls} calls from {n_files} log file(s)",
+        title=f"{len(rows)} of {total_calls} calls from {n_files} log file(s)"
+        + (f" ({skipped} other file(s) skipped)" if skipped else ""),
         title_justify="left",
     )
     table.add_column("date", no_wrap=True)
