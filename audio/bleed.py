@@ -134,6 +134,8 @@ class BleedCanceller:
         self._misses = 0
         self.estimates = 0
         self._steps = 0
+        self.last_block: Block | None = None
+        """The latest block as cleaned (for meters that should show the agent, not bleed)."""
         self.discounted_hops = 0.0
         self._reset_history(0)
 
@@ -174,9 +176,8 @@ class BleedCanceller:
             t = b
         self._mic = self._mic[-self.keep :]
         self._cust = self._cust[-self.keep :]
-        if out is None:
-            return block
-        return dataclasses.replace(block, agent=out)
+        self.last_block = block if out is None else dataclasses.replace(block, agent=out)
+        return self.last_block
 
     def summary(self) -> dict[str, Any]:
         """The `headset_bleed` part of the call summary."""
