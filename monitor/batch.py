@@ -196,6 +196,7 @@ def analyse_call(job: CallJob, opts: BatchOptions, out_dir: str) -> dict[str, An
         final.parent.mkdir(parents=True, exist_ok=True)
         for stale in (tmp, partial):
             stale.unlink(missing_ok=True)
+        worker, spotter = _speech(opts, job.call)
         source = _open_source(job, opts.cfg)
         try:
             log = AlertLog(tmp)
@@ -203,7 +204,6 @@ def analyse_call(job: CallJob, opts: BatchOptions, out_dir: str) -> dict[str, An
             source.close()
             raise
         try:
-            worker, spotter = _speech(opts, job.call)
             setup = CallSetup(
                 cfg=opts.cfg,
                 call=job.call,

@@ -27,7 +27,7 @@ from monitor.batch import (
 )
 from monitor.batch_inputs import CallJob, InputError, discover
 from monitor.cli import main
-from monitor.config import load_config
+from monitor.config import load_config, transcriber_settings
 from tests.conftest import FIXTURES
 
 GOOD = ["calm_call", "customer_yelling", "agent_barge_in"]
@@ -256,3 +256,30 @@ def test_a_worker_that_dies_fails_only_its_own_call(client, tmp_path):
     assert not log_path(out, "boom").exists()
     assert boom["log"] == "logs/boom.jsonl.partial"
     assert not list(out.rglob("*.tmp"))
+
+
+def test_transcription_runs_on_the_workers_and_finds_the_phrase_cues(client, tmp_path):
+    spec = json.loads((FIXTURES / "phrases.expected.json").read_text())
+    names = ["phrases_supervisor.flac", "phrases_apology.flac", "phrases_calm_down.flac"]
+    for name in names:  # mono clips: onto their speaker's side of a two-channel call
+        voice, rate = sf.read(FIXTURES / name, dtype="float32")
+        call = np.zeros((voice.shape[0], 2), np.float32)
+        call[:, 0 if spec[name]["speaker"] == "agent" else 1] = voice
+        sf.write(tmp_path / name, call, rate)
+    jobs, _ = discover([str(tmp_path / name) for name in names])
+    cfg = load_config()
+    opts = BatchOptions(cfg=cfg, transcriber=transcriber_settings(cfg, policy="block"))
+    out = tmp_path / "out"
+    rows: list[dict] = []
+    run_jobs(client, jobs, opts, out, rows.append)
+    assert sorted(r["status"] for r in rows) == ["ok"] * 3
+    for name in names:
+        recs = records(log_path(out, name.removesuffix(".flac")))
+        said = [r for r in recs if r["record"] == "transcript"]
+        assert said and all(r["speaker"] == spec[name]["speaker"] for r in said)
+        text = " ".join(r["text"] for r in said).lower()
+        assert all(w in text for w in spec[name]["words"]), text
+        cues = {r["cue"] for r in recs if r["record"] == "alert" and r["kind"] == "phrase"}
+        assert set(spec[name]["cues"]) <= cues
+        summary = recs[-1]["transcription"]
+        assert summary["skipped"] == 0 and summary["error"] is None
