@@ -1,0 +1,612 @@
+"""Live capture from sound devices: the only module that imports sounddevice.
+
+Two ways to hear a call: two input devices (the agent's headset mic and a loopback or
+monitor device carrying the softphone's output) or one multi-channel device with a channel
+per speaker. `LiveSource.blocks()` turns what the devices deliver into the same `Block`s a
+recording gives (16 kHz float32 per speaker), so `monitor.session.run_call` runs unchanged.
+
+Real-time contract: the PortAudio callback (`_Device._callback`) copies the samples it is
+handed into a preallocated ring buffer, bumps two counters, wakes the reader and returns.
+It allocates nothing sizeable, holds one lock for the length of a copy, and never
+resamples, analyses, logs or prints. Everything else happens on the reader's thread
+(whoever iterates `blocks()`): streaming soxr resampling, keeping two devices aligned,
+filling lost audio with silence, noticing a device that went away and reopening it.
+
+Stream time keeps pace with the wall clock. Audio that never arrived (a full ring, a device
+that disappeared) becomes silence in the blocks and is counted in `Block.dropped_before`,
+so the speakers stay aligned and a call's seconds are real seconds. Two devices run on two
+clocks: the reader compares how many samples each has delivered and drops samples, evenly
+spread and never faster than `MAX_CORRECTION`, from the one that runs ahead; what remains
+of the skew is reported by `call_stats()`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from audio.sources import SourceError, _Resampler
+from audio.types import SAMPLE_RATE, SPEAKERS, Block, Speaker
+
+LOOPBACK_HINTS = (
+    "monitor",
+    "loopback",
+    "blackhole",
+    "stereo mix",
+    "what u hear",
+    "wave out",
+    "soundflower",
+    "cable output",
+    "vb-audio",
+)
+"""Lower-case name fragments of input devices that carry played audio ("monitor" covers
+PulseAudio/PipeWire `.monitor` sources and "Monitor of ..." descriptions)."""
+
+MAX_CORRECTION = 0.01
+"""Most samples dropped per sample delivered while correcting drift (1 %)."""
+SKEW_DEADBAND = 160
+"""Smoothed skew (samples at 16 kHz, 10 ms) below which no correction is made."""
+SKEW_SMOOTHING = 0.05
+"""Weight of each new skew reading in the running estimate (callback jitter averages out)."""
+
+EventSink = Callable[[str, str, str], None]
+"""on_event(kind, device name, detail): kind is "lost", "back" or "overflow"."""
+
+
+class LiveError(SourceError):
+    """A device cannot be used; the message is one line naming the device and the problem."""
+
+
+def sounddevice() -> ModuleType:
+    """The sounddevice module, imported on first use (it loads PortAudio)."""
+    try:
+        import sounddevice as sd
+    except OSError as exc:
+        raise LiveError(f"PortAudio is not available ({exc}); install libportaudio2") from None
+    return sd
+
+
+def looks_like_loopback(name: str) -> bool:
+    """Whether a device name says it carries played audio (monitor, loopback, BlackHole...)."""
+    low = name.lower()
+    return any(hint in low for hint in LOOPBACK_HINTS)
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """One PortAudio device as `tonewatch devices` shows it."""
+
+    index: int
+    name: str
+    hostapi: str
+    max_input_channels: int
+    max_output_channels: int
+    default_samplerate: float
+    default_input: bool = False
+
+    @property
+    def loopback(self) -> bool:
+        return looks_like_loopback(self.name)
+
+
+def list_devices() -> list[DeviceInfo]:
+    """Every device PortAudio knows.
+
+    Raises:
+        LiveError: PortAudio is missing or cannot list devices.
+    """
+    sd = sounddevice()
+    try:
+        devices = sd.query_devices()
+        apis = sd.query_hostapis()
+        default_in = sd.default.device[0]
+    except sd.PortAudioError as exc:
+        raise LiveError(f"cannot list audio devices ({exc})") from None
+    out = []
+    for i, d in enumerate(devices):
+        api = apis[d["hostapi"]]["name"] if 0 <= d["hostapi"] < len(apis) else "?"
+        out.append(
+            DeviceInfo(
+                index=i,
+                name=d["name"],
+                hostapi=api,
+                max_input_channels=int(d["max_input_channels"]),
+                max_output_channels=int(d["max_output_channels"]),
+                default_samplerate=float(d["default_samplerate"]),
+                default_input=i == default_in,
+            )
+        )
+    return out
+
+
+def find_device(spec: str, role: str, devices: list[DeviceInfo] | None = None) -> DeviceInfo:
+    """The input device named by `spec`: an id from `tonewatch devices` or part of a name.
+
+    Raises:
+        LiveError: no such device, several match, or it has no input channels.
+    """
+    devices = list_devices() if devices is None else devices
+    spec = spec.strip()
+    if spec.isdigit():
+        found = [d for d in devices if d.index == int(spec)]
+    else:
+        exact = [d for d in devices if d.name.lower() == spec.lower()]
+        found = exact or [d for d in devices if spec.lower() in d.name.lower()]
+        inputs = [d for d in found if d.max_input_channels > 0]
+        found = inputs or found
+    if not found:
+        raise LiveError(f"{role} device {spec!r}: no such device (see `tonewatch devices`)")
+    if len(found) > 1:
+        names = ", ".join(f"{d.index} {d.name!r}" for d in found[:4])
+        raise LiveError(f"{role} device {spec!r}: matches several devices ({names}); use the id")
+    dev = found[0]
+    if dev.max_input_channels < 1:
+        raise LiveError(f"{role} device {dev.index} {dev.name!r}: has no input channels")
+    return dev
+
+
+@dataclass(frozen=True)
+class Route:
+    """One device to open and which of its channels feed which speaker.
+
+    Attributes:
+        device: the device.
+        channels: how many channels to open.
+        take: 0-based channel indices per speaker; several are averaged.
+        sample_rate: rate to open it at (its default rate).
+    """
+
+    device: DeviceInfo
+    channels: int
+    take: dict[Speaker, tuple[int, ...]]
+    sample_rate: int
+
+
+def two_devices(mic: DeviceInfo, loopback: DeviceInfo) -> list[Route]:
+    """The agent from the mic's first channel; the customer from the loopback's mix."""
+    if mic.index == loopback.index:
+        raise LiveError(
+            f"mic and loopback are the same device ({mic.index} {mic.name!r}); "
+            "use --device with --channels for one device"
+        )
+    loop_ch = min(2, loopback.max_input_channels)
+    return [
+        Route(mic, 1, {"agent": (0,)}, int(mic.default_samplerate)),
+        Route(
+            loopback,
+            loop_ch,
+            {"customer": tuple(range(loop_ch))},
+            int(loopback.default_samplerate),
+        ),
+    ]
+
+
+def one_device(device: DeviceInfo, channels: str) -> list[Route]:
+    """One device, `channels` = "AGENT,CUSTOMER" as 1-based channel numbers, e.g. "1,2"."""
+    parts = [p.strip() for p in channels.split(",")]
+    if len(parts) != 2 or not all(p.isdigit() and int(p) >= 1 for p in parts):
+        raise LiveError(
+            f"--channels {channels!r}: give the agent's and the customer's channel, e.g. 1,2"
+        )
+    a, c = int(parts[0]), int(parts[1])
+    if a == c:
+        raise LiveError(f"--channels {channels!r}: agent and customer need different channels")
+    if max(a, c) > device.max_input_channels:
+        raise LiveError(
+            f"device {device.index} {device.name!r}: has {device.max_input_channels} input "
+            f"channel(s), --channels asks for channel {max(a, c)}"
+        )
+    take: dict[Speaker, tuple[int, ...]] = {"agent": (a - 1,), "customer": (c - 1,)}
+    return [Route(device, max(a, c), take, int(device.default_samplerate))]
+
+
+class Ring:
+    """A fixed ring of frames from one stream: the callback writes, the reader takes.
+
+    When the reader falls behind and the ring is full, the newest frames are dropped and
+    remembered as a gap after what is buffered, so the reader can put silence in their
+    place and keep time.
+    """
+
+    def __init__(self, capacity: int, channels: int) -> None:
+        self._buf = np.zeros((capacity, channels), np.float32)
+        self._lock = threading.Lock()
+        self._read = 0
+        self._written = 0
+        self._gap = 0
+        self.frames_in = 0
+        """Frames delivered by the device, kept or dropped."""
+        self.dropped = 0
+        """Frames dropped because the ring was full."""
+
+    @property
+    def capacity(self) -> int:
+        return int(self._buf.shape[0])
+
+    def write(self, x: np.ndarray) -> None:
+        """Copy frames in (callback side): two slice copies at most, no allocation."""
+        n = x.shape[0]
+        cap = self._buf.shape[0]
+        with self._lock:
+            self.frames_in += n
+            keep = min(n, cap - (self._written - self._read))
+            if self._gap or keep < n:
+                # Order matters: frames after a gap would be read before it. Keep none.
+                keep = 0 if self._gap else keep
+                self._gap += n - keep
+                self.dropped += n - keep
+            pos = self._written % cap
+            first = min(keep, cap - pos)
+            self._buf[pos : pos + first] = x[:first]
+            if keep > first:
+                self._buf[: keep - first] = x[first:keep]
+            self._written += keep
+
+    def take(self) -> tuple[np.ndarray, int]:
+        """Everything buffered (frames, channels) and the frames lost right after it."""
+        cap = self._buf.shape[0]
+        with self._lock:
+            n = self._written - self._read
+            pos = self._read % cap
+            first = min(n, cap - pos)
+            out = np.concatenate([self._buf[pos : pos + first], self._buf[: n - first]])
+            self._read = self._written
+            gap, self._gap = self._gap, 0
+        return out, gap
+
+
+class _Device:
+    """One open input stream and its ring."""
+
+    def __init__(self, route: Route, ring_s: float, wake: threading.Event) -> None:
+        self.route = route
+        self.name = f"{route.device.index} {route.device.name!r}"
+        self.ring = Ring(max(1024, int(ring_s * route.sample_rate)), route.channels)
+        self.wake = wake
+        self.stream: Any = None
+        self.overflows = 0
+        self.finished = False
+        self._seen = 0
+        self._seen_at = 0.0
+
+    def open(self) -> None:
+        sd = sounddevice()
+        self.finished = False
+        try:
+            stream = sd.InputStream(
+                device=self.route.device.index,
+                channels=self.route.channels,
+                samplerate=self.route.sample_rate,
+                dtype="float32",
+                callback=self._callback,
+                finished_callback=self._finished,
+            )
+            stream.start()
+        except (sd.PortAudioError, ValueError) as exc:
+            raise LiveError(f"device {self.name}: cannot open for capture ({exc})") from None
+        self.stream = stream
+        self._seen = self.ring.frames_in
+        self._seen_at = time.monotonic()
+
+    def _callback(self, indata: np.ndarray, frames: int, when: Any, status: Any) -> None:
+        if status.input_overflow:
+            self.overflows += 1
+        self.ring.write(indata)
+        self.wake.set()
+
+    def _finished(self) -> None:
+        self.finished = True
+        self.wake.set()
+
+    def close(self) -> None:
+        stream, self.stream = self.stream, None
+        if stream is None:
+            return
+        sd = sounddevice()
+        try:
+            stream.abort()
+            stream.close()
+        except (sd.PortAudioError, OSError):
+            return
+
+    def trouble(self, now: float, stall_s: float) -> str | None:
+        """Why this device looks gone, or None while it delivers."""
+        if self.stream is None:
+            return "not open"
+        if self.finished or not self.stream.active:
+            return "the stream stopped"
+        if self.ring.frames_in != self._seen:
+            self._seen, self._seen_at = self.ring.frames_in, now
+        elif now - self._seen_at > stall_s:
+            return f"no audio for {now - self._seen_at:.1f} s"
+        return None
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """Capture settings (the `[live]` table)."""
+
+    block_s: float = 0.1
+    """Seconds of audio per block handed to the pipeline."""
+    ring_s: float = 5.0
+    """Seconds each device's ring holds before the newest audio is dropped."""
+    stall_s: float = 2.0
+    """A device silent (no callbacks) this long is taken as gone."""
+    reopen_s: float = 1.0
+    """Seconds between attempts to reopen lost devices."""
+
+
+@dataclass
+class CallCounters:
+    """What capture did during one call (see `LiveSource.call_stats`)."""
+
+    overflows: int = 0
+    ring_dropped_s: float = 0.0
+    lost_s: float = 0.0
+    events: list[dict[str, Any]] = field(default_factory=list)
+    corrected: dict[str, int] = field(default_factory=lambda: {sp: 0 for sp in SPEAKERS})
+    samples: int = 0
+    max_skew: float = 0.0
+
+
+class LiveSource:
+    """Blocks of both speakers from one or two devices, until the caller stops iterating.
+
+    Open with `start()`, iterate `blocks()` once per call (state carries over, so nothing
+    is lost between calls), read `call_stats()` for the call summary, `close()` at the end.
+
+    Args:
+        routes: one route (a device with a channel per speaker) or two (mic, loopback).
+        settings: block size, ring size, stall and reopen timing.
+        on_event: told of lost and returning devices and of overflows, on the reader's thread.
+    """
+
+    def __init__(
+        self,
+        routes: list[Route],
+        settings: LiveSettings | None = None,
+        on_event: EventSink | None = None,
+    ) -> None:
+        served = sorted(sp for r in routes for sp in r.take)
+        if served != sorted(SPEAKERS):
+            raise ValueError("routes must feed each speaker exactly once")
+        self.routes = routes
+        self.settings = settings or LiveSettings()
+        self.on_event = on_event
+        self._wake = threading.Event()
+        self._devices = [_Device(r, self.settings.ring_s, self._wake) for r in routes]
+        self._resamplers = {sp: _Resampler(r.sample_rate) for r in routes for sp in r.take}
+        self._pending: dict[Speaker, np.ndarray] = {sp: np.zeros(0, np.float32) for sp in SPEAKERS}
+        self._fill: dict[Speaker, int] = {sp: 0 for sp in SPEAKERS}
+        self._down_since: float | None = None
+        self._filled_to = 0.0
+        self._next_try = 0.0
+        self._skew = 0.0
+        self._budget = 0.0
+        self._overflows_seen = 0
+        self._reopen_error: str | None = None
+        self.counters = CallCounters()
+
+    # -- lifetime --------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open every device.
+
+        Raises:
+            LiveError: a device cannot be opened (named in the message).
+        """
+        try:
+            for dev in self._devices:
+                dev.open()
+        except LiveError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        for dev in self._devices:
+            dev.close()
+
+    def describe(self) -> dict[str, Any]:
+        """The devices and channels, for the `call_start` record."""
+        return {
+            "live": [
+                {
+                    "device": r.device.name,
+                    "id": r.device.index,
+                    "sample_rate": r.sample_rate,
+                    "channels": {sp: [c + 1 for c in ch] for sp, ch in r.take.items()},
+                }
+                for r in self.routes
+            ]
+        }
+
+    def begin_call(self) -> None:
+        """Start counting for a new call (the audio carries on uninterrupted)."""
+        self.counters = CallCounters()
+
+    def call_stats(self) -> dict[str, Any]:
+        """Capture figures for the call summary: losses, overflows, drift and skew."""
+        c = self.counters
+        stats: dict[str, Any] = {
+            "devices": [r.device.name for r in self.routes],
+            "overflows": c.overflows,
+            "ring_dropped_s": round(c.ring_dropped_s, 3),
+            "lost_s": round(c.lost_s, 3),
+            "device_events": list(c.events),
+        }
+        if len(self.routes) > 1:
+            dur = max(c.samples, 1)
+            net = c.corrected["agent"] - c.corrected["customer"]
+            stats["skew_ms"] = round(self._skew / SAMPLE_RATE * 1000, 1)
+            stats["max_skew_ms"] = round(c.max_skew / SAMPLE_RATE * 1000, 1)
+            stats["corrected_ms"] = {
+                sp: round(n / SAMPLE_RATE * 1000, 1) for sp, n in c.corrected.items()
+            }
+            stats["drift_ppm"] = round(net / dur * 1e6)
+        return stats
+
+    # -- the reader ------------------------------------------------------------------
+
+    def blocks(self, stop: Callable[[], bool] | None = None) -> Iterator[Block]:
+        """Blocks from now on, stream time from 0, until `stop()` is true (checked often).
+
+        Raises:
+            LiveError: never for a device that goes away mid-call (that is reopened); only
+                when reopening hits something other than the device being absent.
+        """
+        n_block = max(160, int(self.settings.block_s * SAMPLE_RATE))
+        start = 0
+        while stop is None or not stop():
+            self._wake.wait(timeout=min(0.05, self.settings.block_s))
+            self._wake.clear()
+            now = time.monotonic()
+            self._watch(now)
+            if self._down_since is None:
+                self._pull()
+            else:
+                self._fill_silence(now)
+            while min(p.shape[0] for p in self._pending.values()) >= n_block:
+                # Silence put in for lost audio, reported on the blocks that carry it.
+                dropped = min(max(self._fill.values()), n_block)
+                self._fill = {sp: max(0, f - n_block) for sp, f in self._fill.items()}
+                parts = {sp: self._pending[sp][:n_block] for sp in SPEAKERS}
+                self._pending = {sp: p[n_block:] for sp, p in self._pending.items()}
+                self.counters.samples += n_block
+                yield Block(
+                    start,
+                    parts["agent"],
+                    parts["customer"],
+                    dropped_before=dropped,
+                    captured_at=now,
+                )
+                start += n_block
+
+    def _event(self, kind: str, dev: _Device, detail: str) -> None:
+        self.counters.events.append(
+            {"event": kind, "device": dev.route.device.name, "detail": detail}
+        )
+        if self.on_event is not None:
+            self.on_event(kind, dev.name, detail)
+
+    def _watch(self, now: float) -> None:
+        """Notice lost devices; while any is lost, try to reopen them all now and then."""
+        if self._down_since is None:
+            for dev in self._devices:
+                why = dev.trouble(now, self.settings.stall_s)
+                if why is not None:
+                    self._pull()
+                    self._event("lost", dev, why)
+                    self._go_down(now)
+                    return
+            overflows = sum(d.overflows for d in self._devices)
+            if overflows > self._overflows_seen:
+                self.counters.overflows += overflows - self._overflows_seen
+                self._overflows_seen = overflows
+                self._event("overflow", self._devices[0], "input overflow: audio was lost")
+            return
+        if now < self._next_try:
+            return
+        self._next_try = now + self.settings.reopen_s
+        try:
+            _refresh_portaudio()
+            for dev in self._devices:
+                dev.open()
+        except LiveError as exc:
+            for dev in self._devices:
+                dev.close()
+            if str(exc) != self._reopen_error:
+                self._reopen_error = str(exc)
+                self._event("waiting", self._devices[0], str(exc))
+            return
+        self._fill_silence(now)
+        for dev in self._devices:
+            dev.ring.take()
+            self._event("back", dev, f"capturing again after {now - self._down_since:.1f} s")
+        self._down_since = None
+        self._reopen_error = None
+        self._skew = 0.0
+
+    def _go_down(self, now: float) -> None:
+        for dev in self._devices:
+            dev.close()
+        # Whatever one device delivered beyond the other is padded so both end together.
+        longest = max(p.shape[0] for p in self._pending.values())
+        for sp in SPEAKERS:
+            self._add(sp, np.zeros(longest - self._pending[sp].shape[0], np.float32), fill=True)
+        self._down_since = now
+        self._filled_to = now
+        self._next_try = now + self.settings.reopen_s
+
+    def _fill_silence(self, now: float) -> None:
+        """Silence for the time no device was heard, so stream time keeps up with the clock."""
+        n = int((now - self._filled_to) * SAMPLE_RATE)
+        if n <= 0:
+            return
+        self._filled_to += n / SAMPLE_RATE
+        self.counters.lost_s += n / SAMPLE_RATE
+        for sp in SPEAKERS:
+            self._add(sp, np.zeros(n, np.float32), fill=True)
+
+    def _add(self, sp: Speaker, x: np.ndarray, fill: bool = False) -> None:
+        if x.shape[0] == 0:
+            return
+        self._pending[sp] = np.concatenate([self._pending[sp], x])
+        if fill:
+            self._fill[sp] += x.shape[0]
+
+    def _pull(self) -> None:
+        """Move what the devices delivered into the per-speaker queues at 16 kHz."""
+        fresh: dict[Speaker, int] = {}
+        for dev in self._devices:
+            data, gap = dev.ring.take()
+            if gap:
+                self.counters.ring_dropped_s += gap / dev.route.sample_rate
+                data = np.concatenate([data, np.zeros((gap, data.shape[1]), np.float32)])
+            if data.shape[0] == 0:
+                continue
+            for sp, chans in dev.route.take.items():
+                mono = data[:, chans[0]] if len(chans) == 1 else data[:, list(chans)].mean(axis=1)
+                out = self._resamplers[sp](mono)
+                self._add(sp, out)
+                self._fill[sp] += int(gap * SAMPLE_RATE / dev.route.sample_rate)
+                fresh[sp] = out.shape[0]
+        if len(self._devices) > 1:
+            self._align(fresh)
+
+    def _align(self, fresh: dict[Speaker, int]) -> None:
+        """Keep two devices' clocks together: drop samples from the one that runs ahead."""
+        diff = self._pending["agent"].shape[0] - self._pending["customer"].shape[0]
+        self._skew += SKEW_SMOOTHING * (diff - self._skew)
+        self.counters.max_skew = max(self.counters.max_skew, abs(self._skew))
+        if abs(self._skew) <= SKEW_DEADBAND:
+            self._budget = 0.0
+            return
+        ahead: Speaker = "agent" if self._skew > 0 else "customer"
+        n_new = fresh.get(ahead, 0)
+        self._budget += MAX_CORRECTION * n_new
+        k = min(int(self._budget), int(abs(self._skew) - SKEW_DEADBAND / 2), n_new)
+        if k <= 0:
+            return
+        p = self._pending[ahead]
+        at = p.shape[0] - n_new + np.linspace(0, n_new - 1, k).astype(int)
+        self._pending[ahead] = np.delete(p, at)
+        self._fill[ahead] = max(0, self._fill[ahead] - k)
+        self._budget -= k
+        self._skew -= k if ahead == "agent" else -k
+        self.counters.corrected[ahead] += k
+
+
+def _refresh_portaudio() -> None:
+    """Re-scan devices so one that was unplugged and came back can be found again."""
+    sd = sounddevice()
+    try:
+        sd._terminate()
+        sd._initialize()
+    except (sd.PortAudioError, AttributeError):
+        return
