@@ -30,34 +30,37 @@ CALLS = {
     "calm": ("calm_call.flac", "dana", False),
     "match": ("agent_matching.flac", "bob", False),
 }
-_CACHE: dict[str, Path] = {}
 
 
 def replayed_logs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One log per fixture call in CALLS, replayed once per session (fast; only `barge`
-    is transcribed, for the transcript view)."""
-    if not _CACHE:
-        folder = tmp_path_factory.mktemp("replayed")
-        for call, (fixture, agent, transcribe) in CALLS.items():
-            log = folder / f"{call}.jsonl"
-            extra = [] if transcribe else ["--no-transcribe"]
-            r = tonewatch(
-                "replay",
-                str(FIXTURES / fixture),
-                "--fast",
-                "--quiet",
-                *extra,
-                "--log",
-                str(log),
-                "--call-id",
-                call,
-                "--agent-name",
-                agent,
-                timeout=300,
-            )
-            assert r.returncode == 0, r.stderr
-            _CACHE[call] = log
-    return dict(_CACHE)
+    is transcribed, for the transcript view). The session's temp folder is the cache, so
+    test_review.py reuses the logs whichever module pytest imported this one as."""
+    folder = tmp_path_factory.getbasetemp() / "replayed"
+    logs = {call: folder / f"{call}.jsonl" for call in CALLS}
+    if (folder / "done").exists():
+        return logs
+    folder.mkdir(exist_ok=True)
+    for call, (fixture, agent, transcribe) in CALLS.items():
+        logs[call].unlink(missing_ok=True)
+        extra = [] if transcribe else ["--no-transcribe"]
+        r = tonewatch(
+            "replay",
+            str(FIXTURES / fixture),
+            "--fast",
+            "--quiet",
+            *extra,
+            "--log",
+            str(logs[call]),
+            "--call-id",
+            call,
+            "--agent-name",
+            agent,
+            timeout=300,
+        )
+        assert r.returncode == 0, r.stderr
+    (folder / "done").touch()
+    return logs
 
 
 @pytest.fixture(scope="session")
