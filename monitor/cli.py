@@ -8,14 +8,17 @@ Subcommands: `replay` (a recorded call through the same pipeline as live capture
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import uuid
+from collections.abc import Iterable
 from typing import Any, TextIO
 
 from alerts.cues import CueMatcher, load_cues
 from alerts.log import AlertLog, LogError
 from alerts.model import Alert, TranscriptRecord
 from audio.sources import FileSource, SourceError, paced
+from audio.types import Block
 from monitor.config import (
     Config,
     ConfigError,
@@ -112,6 +115,18 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--agent-name", metavar="NAME", help="agent identity stored in every record")
     rp.add_argument("--quiet", action="store_true", help="print only the summary line")
     rp.add_argument(
+        "--no-view",
+        action="store_true",
+        help="plain lines even on a terminal (at real-time pace a terminal shows the "
+        "agent's view: level meters, who is speaking, alerts with tips)",
+    )
+    rp.add_argument(
+        "--play",
+        action="store_true",
+        help="also play the call through the default output device, in step with the "
+        "replay (real-time pace only)",
+    )
+    rp.add_argument(
         "--no-tracks",
         action="store_true",
         help="leave the 10 Hz level/pitch/speech track records out of the log",
@@ -180,7 +195,10 @@ def _source(args: argparse.Namespace, cfg: Config) -> FileSource:
 
 def replay(args: argparse.Namespace, out: TextIO) -> int:
     cfg = _load(args)
+    if args.play and args.fast:
+        raise CliError("--play needs real-time pace: leave out --fast", EXIT_USAGE)
     source = _source(args, cfg)
+    player = _player(source) if args.play else None
     call = args.call_id or uuid.uuid4().hex[:12]
     log = None
     if args.log:
@@ -188,6 +206,8 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
             log = AlertLog(args.log)
         except LogError as exc:
             source.close()
+            if player is not None:
+                player.close()
             raise CliError(str(exc), EXIT_LOG) from None
     worker, spotter, speech_note = _speech(args, cfg, call)
     if speech_note:
@@ -202,15 +222,31 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
         spotter=spotter,
         tracks=not args.no_tracks,
     )
-    if not args.quiet:
-        setup.sinks.append(lambda rec: print(format_record(rec), file=out, flush=True))
-    try:
-        result = run_call(source if args.fast else paced(source), setup)
-    except LogError as exc:
-        raise CliError(str(exc), EXIT_LOG) from None
-    finally:
-        if log is not None:
-            log.close()
+    blocks: Iterable[Block] = source if args.fast else paced(source)
+    with contextlib.ExitStack() as stack:
+        view = None
+        if not (args.fast or args.quiet or args.no_view) and out.isatty():
+            from rich.console import Console
+
+            from monitor.view import AgentView
+
+            view = stack.enter_context(AgentView(console=Console(file=out)))
+            setup.sinks.append(view.sink)
+            setup.on_block = view.on_block
+        elif not args.quiet:
+            setup.sinks.append(lambda rec: print(format_record(rec), file=out, flush=True))
+        if player is not None:
+            warn = view.status if view is not None else _warn
+            blocks = player.play(source, on_lost=warn)
+        try:
+            result = run_call(blocks, setup)
+        except LogError as exc:
+            raise CliError(str(exc), EXIT_LOG) from None
+        finally:
+            if log is not None:
+                log.close()
+            if player is not None:
+                player.close()
     summary, error = result.summary, result.error
     elapsed = summary["compute_s"]
     counts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items() if v) or "no alerts"
@@ -228,6 +264,21 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
     if error:
         raise CliError(error, EXIT_SOURCE)
     return 0
+
+
+def _warn(text: str) -> None:
+    print(f"tonewatch: warning: {text}", file=sys.stderr)
+
+
+def _player(source: FileSource) -> Any:
+    """The output device for --play, opened before anything of the call starts."""
+    from monitor.view import PlaybackError, Player
+
+    try:
+        return Player()
+    except PlaybackError as exc:
+        source.close()
+        raise CliError(str(exc), EXIT_SOURCE) from None
 
 
 def _speech(args: argparse.Namespace, cfg: Config, call: str) -> tuple[Any, Any, str | None]:

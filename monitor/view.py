@@ -1,0 +1,367 @@
+"""The agent's view: what the agent (or a trainee replaying a call) sees during the call.
+
+`AgentView` is a context manager around a `rich` live display with a level meter per
+speaker against that speaker's baseline band, who is speaking, overlap, bleed being
+removed from the mic, the newest alerts with their tips, and a status line:
+
+- `on_block(block, pipe)` is a `CallSetup.on_block` hook. It runs on the analysis thread,
+  so it only keeps the last 300 ms of each channel; at most `refresh_hz` times a second it
+  reads the pipeline's state (speaking, baselines, episode state) and redraws.
+- `sink(rec)` is a `run_call` sink: alerts and transcripts, drawn at once.
+- `status(text)` shows one status line (device lost, call split, ...); any thread.
+
+When the console is not a terminal the view prints plain lines instead (the text of
+`tonewatch replay`). Desktop notifications for warnings (`notify-send`, when installed)
+are off by default: feedback stays private to the agent unless they ask for it.
+
+`Player` plays a call through the default output device as its blocks are analysed, so
+a trainee hears the call in step with the nudges; the device's clock paces the replay.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from types import ModuleType, TracebackType
+from typing import Any
+
+import numpy as np
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from alerts.model import Alert, TranscriptRecord
+from audio.features import KWeightedPower, power_db
+from audio.types import HOP, SAMPLE_RATE, SPEAKERS, Block, Speaker
+from monitor.cli import format_record
+
+Record = Alert | TranscriptRecord
+
+METER_FLOOR_DB = -70.0
+METER_TOP_DB = -10.0
+"""Range of the level meters (K-weighted dB, the scale of the baselines)."""
+METER_WIDTH = 30
+METER_HOPS = 30
+"""The meter shows the loudest 10 ms hop of the last 300 ms: the scale the baselines use
+(the loudest half of voiced hops), without flicker between syllables."""
+STYLE = {"info": "cyan", "warning": "bold yellow", "critical": "bold red"}
+STATE_STYLE = {"normal": "green", "raised": "yellow", "yelling": "bold red"}
+
+
+class Notifier:
+    """Desktop notifications for warning and critical alerts via `notify-send`.
+
+    Fire and forget: the process is started and never waited for on the call's path; a
+    missing or failing `notify-send` turns notifications off and never fails the call.
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.command = shutil.which("notify-send") if enabled else None
+        self._procs: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def enabled(self) -> bool:
+        return self.command is not None
+
+    def send(self, alert: Alert) -> None:
+        if self.command is None or alert.severity == "info":
+            return
+        self._procs = [p for p in self._procs if p.poll() is None]  # reap finished ones
+        urgency = "critical" if alert.severity == "critical" else "normal"
+        try:
+            self._procs.append(
+                subprocess.Popen(
+                    [self.command, "-a", "tonewatch", "-u", urgency, alert.message, alert.tip],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            )
+        except OSError:
+            self.command = None
+
+
+def meter(level_db: float | None, base_db: float | None, band_db: float, style: str) -> Text:
+    """A bar from METER_FLOOR_DB to METER_TOP_DB; the baseline band is shaded, `|` = baseline."""
+
+    def col(db: float) -> int:
+        frac = (db - METER_FLOOR_DB) / (METER_TOP_DB - METER_FLOOR_DB)
+        return int(round(min(max(frac, 0.0), 1.0) * METER_WIDTH))
+
+    filled = 0 if level_db is None else col(level_db)
+    lo = hi = mark = -1
+    if base_db is not None:
+        lo, hi, mark = col(base_db - band_db), col(base_db + band_db), col(base_db)
+    bar = Text()
+    for i in range(METER_WIDTH):
+        in_band = lo <= i < hi
+        if i == mark:
+            bar.append("|", "bold white")
+        elif i < filled:
+            bar.append("█", style)
+        else:
+            bar.append("░" if in_band else "·", "grey50" if in_band else "grey23")
+    return bar
+
+
+class AgentView:
+    """The live display for one agent (see the module docstring).
+
+    Args:
+        notify: desktop notifications for warning and critical alerts.
+        console: where to draw (default: a `rich` console on stdout).
+        refresh_hz: most redraws per second from `on_block`.
+        keep_alerts: alerts shown (newest last).
+    """
+
+    def __init__(
+        self,
+        notify: bool = False,
+        console: Console | None = None,
+        refresh_hz: float = 10.0,
+        keep_alerts: int = 4,
+    ) -> None:
+        self.console = Console() if console is None else console
+        self.live_display = self.console.is_terminal
+        self.notifier = Notifier(notify)
+        self.min_interval = 1.0 / refresh_hz
+        self.alerts: deque[Alert] = deque(maxlen=keep_alerts)
+        self.said: deque[TranscriptRecord] = deque(maxlen=3)
+        self.status_text = ""
+        self._tail: dict[Speaker, np.ndarray] = {sp: np.zeros(0, np.float32) for sp in SPEAKERS}
+        self._kw = KWeightedPower(HOP)
+        self._pipe: Any = None
+        self._now = 0
+        self._last_draw = -1e9
+        self._lock = threading.RLock()
+        self._live: Live | None = None
+
+    # -- context ------------------------------------------------------------------------
+    def __enter__(self) -> AgentView:
+        if self.live_display:
+            self._live = Live(
+                self._render(),
+                console=self.console,
+                auto_refresh=False,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self._live.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        with self._lock:
+            if self._live is not None:
+                self._live.update(self._render(), refresh=True)
+                self._live.stop()
+                self._live = None
+
+    # -- inputs -------------------------------------------------------------------------
+    def sink(self, rec: Record) -> None:
+        """A `run_call` sink: show an alert or transcript (notify for warnings)."""
+        if isinstance(rec, Alert):
+            self.notifier.send(rec)
+        with self._lock:
+            if not self.live_display:
+                self._plain(format_record(rec))
+                return
+            if isinstance(rec, Alert):
+                self.alerts.append(rec)
+            else:
+                self.said.append(rec)
+            self._draw()
+
+    def on_block(self, block: Block, pipe: Any) -> None:
+        """A `CallSetup.on_block` hook: keep the newest audio; redraw at most `refresh_hz`."""
+        if not self.live_display:
+            return
+        cleaned = getattr(getattr(pipe, "bleed", None), "last_block", None)
+        if cleaned is not None and cleaned.start == block.start:
+            block = cleaned  # the agent's meter shows the agent, not the customer's bleed
+        keep = METER_HOPS * HOP
+        with self._lock:
+            for sp in SPEAKERS:
+                x = block.channel(sp)
+                tail = self._tail[sp]
+                self._tail[sp] = x[-keep:] if x.size >= keep else np.concatenate([tail, x])[-keep:]
+            self._pipe = pipe
+            self._now = block.start + block.n_samples
+            now = time.monotonic()
+            if now - self._last_draw >= self.min_interval:
+                self._draw()
+
+    def status(self, text: str) -> None:
+        """Show one status line (replaces the previous one)."""
+        with self._lock:
+            self.status_text = text
+            if not self.live_display:
+                self._plain(f"tonewatch: {text}")
+                return
+            self._draw()
+
+    # -- drawing ------------------------------------------------------------------------
+    def _plain(self, line: str) -> None:
+        self.console.file.write(line + "\n")
+        self.console.file.flush()
+
+    def _draw(self) -> None:
+        if self._live is None:
+            return
+        self._last_draw = time.monotonic()
+        self._live.update(self._render(), refresh=True)
+
+    def _level(self, sp: Speaker) -> float | None:
+        tail = self._tail[sp]
+        n = tail.size // HOP
+        if n == 0:
+            return None
+        levels = power_db(self._kw(tail[-n * HOP :].reshape(n, HOP)))
+        return float(levels.max())
+
+    def _render(self) -> Group:
+        pipe = self._pipe
+        m, s = divmod(self._now / SAMPLE_RATE, 60.0)
+        call = getattr(pipe, "call", "") if pipe is not None else ""
+        head = Text.assemble(("tonewatch", "bold"), f"  {int(m):02d}:{s:04.1f}")
+        if call:
+            head.append(f"  call {call}", "grey50")
+        parts: list[Any] = [head]
+        parts.append(self._meters(pipe))
+        parts.append(self._overlap(pipe))
+        if self.alerts:
+            for alert in self.alerts:
+                am, asec = divmod(alert.start, 60.0)
+                line = Text(f"[{int(am):02d}:{asec:04.1f}] ", "grey50")
+                line.append(f"{alert.severity.upper():<8} ", STYLE.get(alert.severity, ""))
+                line.append(alert.message)
+                parts.append(line)
+                parts.append(Text(f"           tip: {alert.tip}", "italic"))
+        else:
+            parts.append(Text("no alerts yet", "grey50"))
+        for said in self.said:
+            parts.append(Text(f"{said.speaker} said: {said.text}", "grey50"))
+        if self.status_text:
+            parts.append(Text(self.status_text, "bold magenta"))
+        return Group(*parts)
+
+    def _meters(self, pipe: Any) -> Table:
+        table = Table.grid(padding=(0, 1))
+        for _ in range(5):
+            table.add_column()
+        band = float(pipe.cfg.detector.raised_level_db) if pipe is not None else 6.0
+        for sp in SPEAKERS:
+            level = self._level(sp)
+            base_db = None
+            state = "normal"
+            note = ""
+            if pipe is not None:
+                voice = pipe.detector.voices[sp]
+                state = voice.state
+                if voice.baseline.stats is not None:
+                    base_db = voice.baseline.stats.level_db
+                else:
+                    note = f"learning {voice.baseline.progress:.0%}"
+            over = "" if level is None or base_db is None else f"{level - base_db:+.0f} dB"
+            if not note:
+                note = state
+            speaking = pipe is not None and pipe.analyzers[sp].speaking
+            table.add_row(
+                Text(f"{sp:<8}", "bold"),
+                meter(level, base_db, band, STATE_STYLE.get(state, "green")),
+                Text(f"{over:>7}"),
+                Text(f"{note:<13}", STATE_STYLE.get(state, "")),
+                Text("● speaking" if speaking else "", "bold green"),
+            )
+        return table
+
+    def _overlap(self, pipe: Any) -> Text:
+        if pipe is None:
+            return Text("")
+        both = all(pipe.analyzers[sp].speaking for sp in SPEAKERS)
+        line = Text("overlap: both talking" if both else "overlap: -", "bold" if both else "")
+        bleed = getattr(pipe, "bleed", None)
+        if bleed is not None and bleed.active:
+            ms = bleed.delay * 1000 / SAMPLE_RATE
+            gain = 20 * np.log10(abs(bleed.gain))
+            line.append(f"   mic bleed removed ({ms:.0f} ms, {gain:+.0f} dB)", "grey50")
+        return line
+
+
+# -- playback ---------------------------------------------------------------------------
+
+
+class PlaybackError(Exception):
+    """The call cannot be played; the message is one line."""
+
+
+def _sounddevice() -> ModuleType:
+    """sounddevice, imported on first use (it loads PortAudio)."""
+    try:
+        import sounddevice
+    except OSError as exc:
+        raise PlaybackError(f"PortAudio is not available ({exc})") from None
+    return sounddevice
+
+
+class Player:
+    """The default output device, playing a call's blocks as they are analysed.
+
+    Opening it fails with `PlaybackError` (no device, PortAudio missing) before anything
+    else of the call starts. `play(blocks)` writes each block (agent left, customer right)
+    and then yields it: the write returns once the device has room, so the device's clock
+    paces the replay. If the device goes away mid-call, `on_lost` hears why once and the
+    rest of the call carries on at real-time pace without sound.
+    """
+
+    def __init__(self, device: Any = None) -> None:
+        sd = _sounddevice()
+        self._errors: tuple[type[BaseException], ...] = (sd.PortAudioError, ValueError, OSError)
+        try:
+            self.stream = sd.OutputStream(
+                samplerate=SAMPLE_RATE, channels=2, dtype="float32", device=device
+            )
+            self.stream.start()
+        except self._errors as exc:
+            raise PlaybackError(f"cannot play the call: no usable output device ({exc})") from None
+        self.lost: str | None = None
+
+    def play(
+        self, blocks: Iterable[Block], on_lost: Callable[[str], None] | None = None
+    ) -> Iterator[Block]:
+        clock: float | None = None  # wall time of stream time 0, once the device is gone
+        for block in blocks:
+            if self.lost is None:
+                try:
+                    self.stream.write(np.column_stack([block.agent, block.customer]))
+                except self._errors as exc:
+                    self.lost = f"playback stopped: {exc}"
+                    if on_lost is not None:
+                        on_lost(self.lost)
+            if self.lost is not None:
+                if clock is None:
+                    clock = time.monotonic() - block.start / SAMPLE_RATE
+                delay = clock + (block.start + block.n_samples) / SAMPLE_RATE - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            yield block
+
+    def close(self) -> None:
+        """Let the last audio play out, then release the device."""
+        try:
+            if self.lost is None:
+                self.stream.stop()
+            self.stream.close()
+        except self._errors as exc:
+            print(f"tonewatch: warning: closing the output device: {exc}", file=sys.stderr)
