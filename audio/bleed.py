@@ -71,6 +71,9 @@ class BleedSettings:
     """While cancelling, estimate only every this many steps."""
     min_customer_dbfs: float = -55.0
     """The customer window must be at least this loud (mean square, dBFS) to be used."""
+    envelope_min: float = 0.5
+    """While not cancelling, the mic's envelope must follow the customer's this well
+    (correlation) before the waveforms are cross-correlated."""
     rho_min: float = 0.5
     """Correlation an estimate needs to count."""
     rho_sure: float = 0.8
@@ -238,6 +241,10 @@ class BleedCanceller:
         m_energy = float(np.dot(mic, mic))
         if m_energy <= 1e-12:
             return Estimate(0.0, 0.0, 0.0)
+        if not self.active:
+            envelope = self._envelope_match(mic, cust)
+            if envelope < self.s.envelope_min:
+                return Estimate(0.0, 0.0, 0.0)  # the mic does not follow the customer
         # Coarse, on decimated signals: r[k] = sum_n cd[n + k] md[n], lag = L - k.
         md = mic.reshape(-1, DECIMATE).mean(axis=1)
         cd = cust.reshape(-1, DECIMATE).mean(axis=1)
@@ -281,6 +288,24 @@ class BleedCanceller:
             return Estimate(delay, 0.0, 0.0)
         cross = float(np.dot(mic, copy))
         return Estimate(delay, cross / c_energy, abs(cross) / np.sqrt(m_energy * c_energy))
+
+    def _envelope_match(self, mic: np.ndarray, cust: np.ndarray) -> float:
+        """Best correlation of the mic's 10 ms RMS envelope with the customer's, any lag.
+
+        A few dozen numbers per channel: the cheap test that spares the FFT while there
+        is no bleed (the window ends on the hop grid).
+        """
+        n = mic.size // HOP
+        shifts = self.max_lag // HOP + 1  # lags of 0 .. max_lag in whole hops
+        src = cust[cust.size - (n + shifts - 1) * HOP :]
+        env_m = np.sqrt((mic[mic.size - n * HOP :].reshape(n, HOP) ** 2).mean(axis=1))
+        env_c = np.sqrt((src.reshape(-1, HOP) ** 2).mean(axis=1))
+        views = sliding_window_view(env_c, n)
+        views = views - views.mean(axis=1, keepdims=True)
+        env_m = env_m - env_m.mean()
+        dots = views @ env_m
+        norm = np.sqrt((views * views).sum(axis=1) * float(env_m @ env_m)) + 1e-30
+        return float(np.max(dots / norm))
 
     def _decide(self, est: Estimate | None) -> None:
         if est is None:
