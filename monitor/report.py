@@ -33,6 +33,7 @@ from monitor.calllog import SPEAKERS, CallLog, CallLogError, read_calls, track_e
 EXIT_LOG, EXIT_AUDIO, EXIT_WRITE = 2, 3, 4
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 AUDIO_RATE = 16000
+OGG_BLOCK = 16384  # samples per write to the Vorbis encoder
 
 
 class ReportError(Exception):
@@ -240,7 +241,12 @@ def encode_audio(path: str | Path, duration_s: float, warnings: list[str]) -> st
     if peak > 0.99:
         mono = mono * (0.99 / peak)
     buf = io.BytesIO()
-    sf.write(buf, mono, rate, format="OGG", subtype="VORBIS", compression_level=1.0)
+    with sf.SoundFile(
+        buf, "w", rate, 1, format="OGG", subtype="VORBIS", compression_level=1.0
+    ) as fh:
+        # libsndfile's Vorbis encoder crashes on very large single writes: feed it blocks.
+        for i in range(0, mono.shape[0], OGG_BLOCK):
+            fh.write(mono[i : i + OGG_BLOCK])
     return "data:audio/ogg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 

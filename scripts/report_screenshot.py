@@ -1,8 +1,8 @@
 """Make docs/report.png: a fixture call replayed, reported with its audio, and photographed.
 
-Replays `fixtures/agent_barge_in.flac` (with transcription, so the transcript and a phrase
+Replays `fixtures/agent_matching.flac` (with transcription, so the transcript and a phrase
 cue show), writes `tonewatch report --audio`, opens it in headless Debian chromium through
-Playwright, clicks the first warning marker (the details panel opens and the player seeks
+Playwright, clicks the most severe alert marker (the details panel opens and the player seeks
 there) and saves a full-page screenshot.
 
     python scripts/report_screenshot.py [--out docs/report.png] [--html out/report.html]
@@ -21,7 +21,7 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 def screenshot(html: Path, png: Path, width: int = 1240) -> list[str]:
-    """Open `html`, click the first non-info alert marker, save `png`; returns console errors."""
+    """Open `html`, click the most severe alert marker, save `png`; returns console errors."""
     from playwright.sync_api import sync_playwright
 
     errors: list[str] = []
@@ -31,9 +31,11 @@ def screenshot(html: Path, png: Path, width: int = 1240) -> list[str]:
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(html.resolve().as_uri())
-        marker = page.locator("#markers .marker:not(.sev-info)").first
-        if marker.count():
-            marker.click()
+        for severity in ("critical", "warning", "info"):
+            marker = page.locator(f"#markers .marker.sev-{severity}").first
+            if marker.count():
+                marker.click()
+                break
         page.screenshot(path=str(png), full_page=True)
         browser.close()
     return errors
@@ -43,7 +45,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "report.png"))
     ap.add_argument("--html", default=str(ROOT / "out" / "report.html"))
-    ap.add_argument("--fixture", default=str(ROOT / "fixtures" / "agent_barge_in.flac"))
+    ap.add_argument("--fixture", default=str(ROOT / "fixtures" / "agent_matching.flac"))
     args = ap.parse_args()
     html = Path(args.html)
     html.parent.mkdir(parents=True, exist_ok=True)
@@ -52,7 +54,7 @@ def main() -> int:
         tw = [sys.executable, "-m", "monitor"]
         subprocess.run(
             [*tw, "replay", args.fixture, "--fast", "--quiet", "--log", str(log)]
-            + ["--call-id", "demo-barge-in", "--agent-name", "dana"],
+            + ["--call-id", "demo-matching", "--agent-name", "dana"],
             check=True,
             cwd=ROOT,
         )

@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -297,3 +298,21 @@ def test_hovering_a_marker_shows_its_message_without_audio(browser, reports):
     assert "customer yelling" in page.locator("#summary").inner_text()
     page.close()
     assert errors == []
+
+
+def test_long_recording_is_embedded_and_a_mismatched_one_is_flagged(logs, tmp_path):
+    # Four fixture calls back to back (4 minutes): the encoder is fed in blocks (one large
+    # write to libsndfile's Vorbis encoder crashes); the log is a 1-minute call, so the
+    # report warns that the recording may not be this call's.
+    parts = [sf.read(FIXTURES / f, dtype="float32")[0] for f, *_ in CALLS.values()]
+    long = tmp_path / "four_minutes.flac"
+    sf.write(long, np.concatenate(parts), 16000)
+    out = tmp_path / "long.html"
+    r = tonewatch("report", str(logs["yell"]), "--audio", str(long), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "recording is 239.5 s but the call in the log is 62.4 s" in r.stderr
+    m = re.search(r'src="data:audio/ogg;base64,([A-Za-z0-9+/=]+)"', out.read_text("utf-8"))
+    assert m
+    audio, rate = sf.read(io.BytesIO(base64.b64decode(m.group(1))))
+    assert abs(audio.shape[0] / rate - 239.5) < 0.1
+    assert 200_000 < len(m.group(1)) < 800_000  # about 14 kbit/s
