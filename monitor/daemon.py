@@ -288,8 +288,9 @@ class Daemon:
 
     def _device_event(self, kind: str, device: str, detail: str) -> None:
         text = f"device {device}: {kind}: {detail}"
-        print(f"tonewatch: {text}", file=sys.stderr, flush=True)
-        if self.display is not None:
+        if isinstance(self.display, Printer) or self.display is None:
+            print(f"tonewatch: {text}", file=sys.stderr, flush=True)
+        else:
             self.display.status(text)
         if self.log is not None:
             self.log.write(
