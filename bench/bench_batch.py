@@ -6,7 +6,8 @@ acoustic only and once with transcription (the embedded tiny.en model), then pri
 
 - wall: from the first call sent to the last row back (the cluster already up);
 - with startup: the same plus starting the local cluster (what one short batch costs);
-- per worker: the summed per-call compute time, as a real-time factor per worker process.
+- per worker: the summed per-call compute time, as a real-time factor per worker process;
+- load: the machine's 1-minute load average before and after (other work skews the figures).
 
 Usage (a few minutes with the defaults on 2 cores):
 
@@ -40,6 +41,7 @@ def make_calls(folder: Path, copies: int) -> None:
 
 
 def measure(label: str, copies: int, workers: int, transcribe: bool) -> dict[str, Any]:
+    load_before = os.getloadavg()[0]
     cfg = load_config()
     settings = transcriber_settings(cfg, policy="block") if transcribe else None
     opts = BatchOptions(cfg=cfg, transcriber=settings)
@@ -68,6 +70,7 @@ def measure(label: str, copies: int, workers: int, transcribe: bool) -> dict[str
         "rate": audio_s / (t2 - t1),
         "rate_startup": audio_s / (t2 - t0),
         "per_worker": audio_s / compute_s,
+        "load": (load_before, os.getloadavg()[0]),
     }
 
 
@@ -82,18 +85,18 @@ def main() -> None:
         runs.append(measure("acoustic (--no-transcribe)", args.copies, args.workers, False))
     if args.speech_copies:
         runs.append(measure("with transcription", args.speech_copies, args.workers, True))
-    load = os.getloadavg()[0]
-    print(f"{args.workers} workers on {os.cpu_count()} cores (load average before end {load:.1f})")
+    print(f"{args.workers} workers on {os.cpu_count()} cores")
     head = (
         f"{'run':<28} {'calls':>5} {'audio h':>8} {'wall s':>7} {'h audio / h':>12} "
-        f"{'incl. startup':>13} {'x RT / worker':>13}"
+        f"{'incl. startup':>13} {'x RT / worker':>13} {'load 1 min':>11}"
     )
     print(head)
     print("-" * len(head))
     for r in runs:
         print(
             f"{r['label']:<28} {r['calls']:>5} {r['audio_h']:>8.2f} {r['wall_s']:>7.1f} "
-            f"{r['rate']:>12.0f} {r['rate_startup']:>13.0f} {r['per_worker']:>13.1f}"
+            f"{r['rate']:>12.0f} {r['rate_startup']:>13.0f} {r['per_worker']:>13.1f} "
+            f"{r['load'][0]:>5.1f}-{r['load'][1]:<5.1f}"
         )
 
 
