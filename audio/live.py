@@ -52,11 +52,13 @@ MAX_CORRECTION = 0.01
 """Most samples dropped per sample delivered while correcting drift (1 %)."""
 SKEW_DEADBAND = 160
 """Smoothed skew (samples at 16 kHz, 10 ms) below which no correction is made."""
+OVERFLOW_REPEAT_S = 10.0
+"""Overflows are all counted, but reported as an event at most this often."""
 SKEW_SMOOTHING = 0.05
 """Weight of each new skew reading in the running estimate (callback jitter averages out)."""
 
 EventSink = Callable[[str, str, str], None]
-"""on_event(kind, device name, detail): kind is "lost", "back" or "overflow"."""
+"""on_event(kind, device, detail): kind is "lost", "waiting", "back" or "overflow"."""
 
 
 class LiveError(SourceError):
@@ -389,7 +391,8 @@ class LiveSource:
         self._next_try = 0.0
         self._skew = 0.0
         self._budget = 0.0
-        self._overflows_seen = 0
+        self._overflows_seen: dict[str, int] = {}
+        self._overflow_said = -OVERFLOW_REPEAT_S
         self._reopen_error: str | None = None
         self.counters = CallCounters()
 
@@ -504,11 +507,15 @@ class LiveSource:
                     self._event("lost", dev, why)
                     self._go_down(now)
                     return
-            overflows = sum(d.overflows for d in self._devices)
-            if overflows > self._overflows_seen:
-                self.counters.overflows += overflows - self._overflows_seen
-                self._overflows_seen = overflows
-                self._event("overflow", self._devices[0], "input overflow: audio was lost")
+            for dev in self._devices:
+                new = dev.overflows - self._overflows_seen.get(dev.name, 0)
+                if new > 0:
+                    self.counters.overflows += new
+                    self._overflows_seen[dev.name] = dev.overflows
+                    # One line per quiet spell, not one per callback, when it keeps happening.
+                    if now - self._overflow_said >= OVERFLOW_REPEAT_S:
+                        self._overflow_said = now
+                        self._event("overflow", dev, f"input overflow: audio was lost ({new}x)")
             return
         if now < self._next_try:
             return

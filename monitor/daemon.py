@@ -39,7 +39,7 @@ from audio.live import (
     one_device,
     two_devices,
 )
-from audio.types import Block, seconds
+from audio.types import SAMPLE_RATE, Block, seconds
 from monitor.cli import EXIT_LOG, EXIT_SOURCE, EXIT_USAGE, CliError, _load, format_record
 from monitor.config import Config, transcriber_settings
 from monitor.pipeline import Record
@@ -213,7 +213,7 @@ class Silence:
     """Counts how long both speakers have been quiet (filled-in lost audio does not count)."""
 
     def __init__(self, limit_s: float, threshold_dbfs: float) -> None:
-        self.limit = int(limit_s * 16000)
+        self.limit = int(limit_s * SAMPLE_RATE)
         self.threshold = 10 ** (threshold_dbfs / 20)
         self.quiet = 0
 
@@ -266,6 +266,9 @@ class Daemon:
     # -- signals and keys ------------------------------------------------------------
 
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
+        if self.stopping and signum == signal.SIGINT:
+            # A second Ctrl-C while the summary is being written: stop at once.
+            raise KeyboardInterrupt
         self.stopping = True
 
     def _on_split(self, signum: int, frame: FrameType | None) -> None:

@@ -576,3 +576,18 @@ def test_live_captures_a_call_played_into_pulseaudio(pulse, tmp_path):
     assert [r["kind"] for r in lines if r["record"] == "alert"] == ["customer_yelling"]
     assert "call_summary" not in {r["record"] for r in lines}
     assert json.dumps(cap)
+
+
+def test_a_device_missing_at_start_is_one_line(tmp_path, monkeypatch, capsys):
+    quiet = np.zeros((10, 2), np.float32)
+    hw = FakeHardware([FakeDevice("USB call adapter", quiet, 48000, unplugged=[(0.0, 99.0)])])
+    hw.install(monkeypatch)
+    try:
+        code = cli.main(["live", "--no-transcribe", "--log-dir", str(tmp_path), "--device", "0"])
+    finally:
+        hw.opened.set()
+        hw.stop()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == cli.EXIT_SOURCE and len(err) == 1, err
+    assert "device 0 'USB call adapter': cannot open for capture (Device unavailable" in err[0]
+    assert not list(tmp_path.glob("*.jsonl"))
