@@ -88,6 +88,9 @@ def reports(logs, tmp_path_factory) -> dict[str, Path]:
     r = tonewatch("report", str(logs["yell"]), "-o", str(out / "yell.html"))
     assert r.returncode == 0, r.stderr
     made["yell"] = out / "yell.html"
+    r = tonewatch("report", str(logs["match"]), "-o", str(out / "match.html"))
+    assert r.returncode == 0, r.stderr
+    made["match"] = out / "match.html"
     return made
 
 
@@ -316,3 +319,23 @@ def test_long_recording_is_embedded_and_a_mismatched_one_is_flagged(logs, tmp_pa
     audio, rate = sf.read(io.BytesIO(base64.b64decode(m.group(1))))
     assert abs(audio.shape[0] / rate - 239.5) < 0.1
     assert 200_000 < len(m.group(1)) < 800_000  # about 14 kbit/s
+
+
+def test_markers_sit_at_their_alert_times_and_never_hide_each_other(browser, reports):
+    # agent_matching: the agent's matching and yelling alerts start at the same moment.
+    page, errors = open_page(browser, reports["match"])
+    data = page_data(reports["match"])
+    boxes = page.locator("#markers .marker").evaluate_all(
+        "ms => ms.map(m => { const b = m.getBBox();"
+        " return [+m.dataset.start, m.dataset.kind, b.x + b.width / 2, b.y]; })"
+    )
+    assert sorted(k for _, k, _, _ in boxes) == sorted(a["kind"] for a in data["alerts"])
+    for start, _, cx, _ in boxes:
+        assert cx == pytest.approx(92 + start / data["duration_s"] * (1160 - 92 - 16), abs=1)
+    agent = [(cx, y) for _, k, cx, y in boxes if k in ("agent_matching", "agent_yelling")]
+    assert len(agent) == 2 and abs(agent[0][0] - agent[1][0]) < 1
+    assert abs(agent[0][1] - agent[1][1]) >= 14  # stacked, both clickable
+    page.locator('#markers .marker[data-kind="agent_matching"]').click()
+    assert "matching the customer" in page.locator("#details").inner_text()
+    page.close()
+    assert errors == []

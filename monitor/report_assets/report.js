@@ -210,6 +210,7 @@
     showDetails(i);
     seek(D.alerts[i].start);
   }
+  const placed = {};
   D.alerts.forEach((a, i) => {
     const sp = SPEAKERS.includes(a.speaker) ? a.speaker : "customer";
     const L = lanes[sp];
@@ -218,7 +219,12 @@
       el("rect", { class: "span sev-" + a.severity, x: x(a.start), y: L.level,
         width: Math.max(2, x(a.end) - x(a.start)), height: LEVEL_H }, markers);
     }
-    const cx = x(a.start), cy = L.level + 9;
+    // markers that would touch on the same band stack downwards instead of hiding
+    const cx = x(a.start);
+    placed[sp] = placed[sp] || [];
+    const below = placed[sp].filter((px) => Math.abs(px - cx) < 14).length;
+    placed[sp].push(cx);
+    const cy = L.level + 9 + 15 * (below % 6);
     const m = el("path", {
       class: "marker sev-" + a.severity,
       d: `M${cx} ${cy + 8}L${cx - 7} ${cy - 5}L${cx + 7} ${cy - 5}Z`,
