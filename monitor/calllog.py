@@ -157,6 +157,8 @@ def read_calls(path: str | Path, warnings: list[str], tracks: bool = True) -> li
             warnings.append(f"{path}: unreadable bytes after line {number}; read up to there")
         except OSError as exc:
             raise CallLogError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not seen and number == 0:
+        raise CallLogError(f"{path}: empty file, not a tonewatch alert log")
     if not seen:
         raise CallLogError(f"{path}: not a tonewatch alert log (no tonewatch records)")
     if damaged:

@@ -257,8 +257,9 @@ def _asset(name: str) -> str:
 def render(data: dict[str, Any], audio_uri: str | None) -> str:
     """The page: template with styles, script, data and (optional) audio inlined."""
     payload = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
-    # Inside <script> only "</" can end the element early; "<\/" is the same JSON string.
-    payload = payload.replace("</", "<\\/")
+    # No "<" at all inside the <script> element ("</script>", "<!--" in what a caller
+    # said cannot end or confuse it); "\\u003c" is the same JSON string.
+    payload = payload.replace("<", "\\u003c")
     who = f" · {data['agent']}" if data.get("agent") else ""
     player = (
         f'<audio id="player" controls preload="auto" src="{audio_uri}"></audio>'

@@ -158,8 +158,10 @@ def test_truncated_log_still_reports_with_a_warning(logs, tmp_path):
 
 
 def test_bad_logs_give_one_line_naming_the_file(logs, tmp_path):
+    (tmp_path / "empty.jsonl").write_bytes(b"")
     cases = {
         str(tmp_path / "missing.jsonl"): "cannot read",
+        str(tmp_path / "empty.jsonl"): "empty file",
         str(FIXTURES / "calm_call.flac"): "not a tonewatch alert log",
         str(ROOT / "README.md"): "not a tonewatch alert log",
         str(tmp_path): "is a folder",
@@ -337,5 +339,28 @@ def test_markers_sit_at_their_alert_times_and_never_hide_each_other(browser, rep
     assert abs(agent[0][1] - agent[1][1]) >= 14  # stacked, both clickable
     page.locator('#markers .marker[data-kind="agent_matching"]').click()
     assert "matching the customer" in page.locator("#details").inner_text()
+    page.close()
+    assert errors == []
+
+
+def test_what_callers_say_is_shown_as_text_never_run(browser, logs, tmp_path):
+    hostile = "</script><script>window.pwned = 1</script><!-- <b>card</b> & <i>"
+    lines = []
+    for line in logs["barge"].read_text(encoding="utf-8").splitlines(keepends=True):
+        rec = json.loads(line)
+        if rec["record"] in ("transcript", "alert"):
+            rec["text"] = hostile
+            line = json.dumps(rec, separators=(", ", ": ")) + "\n"
+        lines.append(line)
+    log = tmp_path / "hostile.jsonl"
+    log.write_text("".join(lines), encoding="utf-8")
+    out = tmp_path / "hostile.html"
+    assert tonewatch("report", str(log), "-o", str(out)).returncode == 0
+    assert page_data(out)["transcripts"][0]["text"] == hostile
+    page, errors = open_page(browser, out)
+    assert page.evaluate("window.pwned === undefined")
+    assert page.locator("#transcript li").first.inner_text().endswith(hostile)
+    page.locator("#markers .marker").first.click()
+    assert hostile in page.locator("#details").inner_text()
     page.close()
     assert errors == []
