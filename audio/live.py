@@ -277,12 +277,25 @@ class _Device:
         self._seen = 0
         self._seen_at = 0.0
 
-    def open(self) -> None:
+    def open(self, rescan: bool = False) -> None:
+        """Start capturing; after a re-scan the device is found again by name and host API
+        (a replugged headset may come back under another id)."""
         sd = sounddevice()
         self.finished = False
+        index = self.route.device.index
+        if rescan:
+            want = self.route.device
+            found = [
+                d
+                for d in list_devices()
+                if d.name == want.name and d.hostapi == want.hostapi and d.max_input_channels
+            ]
+            if not found:
+                raise LiveError(f"device {self.name}: not present")
+            index = found[0].index
         try:
             stream = sd.InputStream(
-                device=self.route.device.index,
+                device=index,
                 channels=self.route.channels,
                 samplerate=self.route.sample_rate,
                 dtype="float32",
@@ -459,9 +472,8 @@ class LiveSource:
     def blocks(self, stop: Callable[[], bool] | None = None) -> Iterator[Block]:
         """Blocks from now on, stream time from 0, until `stop()` is true (checked often).
 
-        Raises:
-            LiveError: never for a device that goes away mid-call (that is reopened); only
-                when reopening hits something other than the device being absent.
+        Device trouble never ends the iteration: a lost device is logged through
+        `on_event`, its time becomes silence, and it is reopened when it returns.
         """
         n_block = max(160, int(self.settings.block_s * SAMPLE_RATE))
         start = 0
@@ -523,7 +535,7 @@ class LiveSource:
         try:
             _refresh_portaudio()
             for dev in self._devices:
-                dev.open()
+                dev.open(rescan=True)
         except LiveError as exc:
             for dev in self._devices:
                 dev.close()

@@ -92,8 +92,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     speech.add_argument("--compute-type", metavar="TYPE", help="CTranslate2 type (default: int8)")
     speech.add_argument("--language", metavar="CODE", help="spoken language (default: en)")
     redact = speech.add_mutually_exclusive_group()
-    redact.add_argument("--redact", dest="redact", action="store_true", default=None)
-    redact.add_argument("--no-redact", dest="redact", action="store_false")
+    redact.add_argument(
+        "--redact",
+        dest="redact",
+        action="store_true",
+        default=None,
+        help="mask digit runs (card, account numbers) in logged text (default)",
+    )
+    redact.add_argument(
+        "--no-redact", dest="redact", action="store_false", help="log transcripts unmasked"
+    )
     p.add_argument("--config", metavar="TOML", help="settings file (see `tonewatch config`)")
 
 
