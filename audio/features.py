@@ -109,7 +109,11 @@ class Yin:
             raise ValueError("pitch frame too short for the lowest pitch")
         self.threshold = threshold
         self.tolerance = tolerance
-        self.nfft = 1 << int(np.ceil(np.log2(frame_length)))
+        # The cross-correlation needs lags 0..tau_max of an n_int-long head against the
+        # frame: n_int - 1 + tau_max < frame_length, so a circular FFT of the frame's own
+        # length never wraps and no zero padding is needed.
+        self.nfft = frame_length
+        self._taus = np.arange(self.tau_max + 1)
 
     def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Return (f0_hz, aperiodicity) per frame; f0 is NaN where unvoiced."""
@@ -121,9 +125,10 @@ class Yin:
         spec_x = np.fft.rfft(x, self.nfft, axis=1)
         spec_a = np.fft.rfft(x[:, :n], self.nfft, axis=1)
         r = np.fft.irfft(np.conj(spec_a) * spec_x, self.nfft, axis=1)[:, : tmax + 1]
-        cs = np.concatenate([np.zeros((m, 1)), np.cumsum(x * x, axis=1)], axis=1)
-        taus = np.arange(tmax + 1)
-        e_tau = cs[:, taus + n] - cs[:, taus]
+        cs = np.zeros((m, x.shape[1] + 1))
+        np.cumsum(x * x, axis=1, out=cs[:, 1:])
+        taus = self._taus
+        e_tau = cs[:, n : n + tmax + 1] - cs[:, : tmax + 1]
         d = np.maximum(cs[:, [n]] + e_tau - 2.0 * r, 0.0)
         d[:, 0] = 0.0
         cum = np.cumsum(d[:, 1:], axis=1)
@@ -164,11 +169,13 @@ class BandBalance:
         self.nfft = 1 << int(np.ceil(np.log2(frame_length)))
         self.window = np.hanning(frame_length)
         freqs = np.fft.rfftfreq(self.nfft, 1 / SAMPLE_RATE)
-        self.low = (freqs >= low_hz[0]) & (freqs < low_hz[1])
-        self.high = (freqs >= high_hz[0]) & (freqs < high_hz[1])
+        # Both bands are runs of consecutive bins: keep them as slices (no gather copies).
+        self.low = slice(*np.searchsorted(freqs, low_hz))
+        self.high = slice(*np.searchsorted(freqs, high_hz))
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
         if frames.shape[0] == 0:
             return np.zeros(0)
-        p = np.abs(np.fft.rfft(frames * self.window, self.nfft, axis=1)) ** 2
+        spec = np.fft.rfft(frames * self.window, self.nfft, axis=1)[:, : self.high.stop]
+        p = spec.real**2 + spec.imag**2
         return 10 * np.log10((p[:, self.high].sum(1) + EPS) / (p[:, self.low].sum(1) + EPS))

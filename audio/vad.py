@@ -7,6 +7,9 @@ between words do not split a turn. Runs on the analysis thread.
 
 from __future__ import annotations
 
+from itertools import repeat
+
+import _webrtcvad
 import numpy as np
 import webrtcvad
 
@@ -26,14 +29,19 @@ class WebrtcScorer:
 
     def score(self, x: np.ndarray) -> np.ndarray:
         """Return one bool per whole 30 ms frame of `x` (length a multiple of `VAD_FRAME`)."""
-        pcm = np.clip(x * 32768.0, -32768, 32767).astype("<i2").tobytes()
+        pcm = memoryview(np.clip(x * 32768.0, -32768, 32767).astype("<i2").tobytes())
         step = VAD_FRAME * 2
-        is_speech = self._vad.is_speech
-        return np.fromiter(
-            (is_speech(pcm[i : i + step], SAMPLE_RATE) for i in range(0, len(pcm), step)),
-            dtype=bool,
-            count=len(pcm) // step,
+        n = len(pcm) // step
+        # One C call per frame with no Python wrapper in between: `Vad.is_speech` only
+        # checks the length (always VAD_FRAME here) before calling the same function.
+        calls = map(
+            _webrtcvad.process,
+            repeat(self._vad._vad, n),
+            repeat(SAMPLE_RATE, n),
+            [pcm[i : i + step] for i in range(0, n * step, step)],
+            repeat(VAD_FRAME, n),
         )
+        return np.fromiter(calls, dtype=bool, count=n)
 
 
 class Segmenter:
@@ -68,35 +76,54 @@ class Segmenter:
     def push(self, start: int, decisions: np.ndarray) -> tuple[np.ndarray, list[Segment]]:
         """Consume frame decisions starting at stream time `start`.
 
+        Works run by run (a run is a stretch of equal decisions), so the Python loop turns
+        a few times per second of audio rather than once per frame.
+
         Returns:
             per-frame smoothed speech (bool array, same length) and the segments closed.
         """
-        out = np.zeros(decisions.shape[0], dtype=bool)
+        d = np.asarray(decisions, dtype=bool)
+        out = np.zeros(d.shape[0], dtype=bool)
         closed: list[Segment] = []
-        for i, speech in enumerate(decisions.tolist()):
-            t = start + i * VAD_FRAME
-            if self._active:
-                if speech:
-                    self._silence = 0
-                    self._last_speech_end = t + VAD_FRAME
-                else:
-                    self._silence += 1
-                    if self._silence >= self.hangover_frames:
-                        self._active = False
-                        closed.append(Segment(self.speaker, self._seg_start, self._last_speech_end))
-                out[i] = self._active
-            elif speech:
-                self._run += 1
-                if self._run >= self.onset_frames:
+        if d.size == 0:
+            return out, closed
+        edges = np.flatnonzero(d[1:] != d[:-1]) + 1
+        starts = np.concatenate(([0], edges)).tolist()
+        ends = np.concatenate((edges, [d.size])).tolist()
+        speech = bool(d[0])
+        for lo, hi in zip(starts, ends, strict=True):
+            length = hi - lo
+            if speech:
+                if not self._active and self._run + length >= self.onset_frames:
+                    # The segment opens at the onset frame and reaches back to the run's
+                    # first speech frame (which may lie in an earlier push).
+                    at = lo + max(0, self.onset_frames - self._run - 1)
+                    self._run += at - lo + 1
                     self._active = True
+                    self._seg_start = start + (at - self._run + 1) * VAD_FRAME
+                    lo = at
+                if self._active:
                     self._silence = 0
-                    self._seg_start = t - (self._run - 1) * VAD_FRAME
-                    self._last_speech_end = t + VAD_FRAME
-                    out[i] = True
+                    self._last_speech_end = start + hi * VAD_FRAME
+                    out[lo:hi] = True
+                else:
+                    self._run += length
             else:
-                self._run = 0
-            if not self._active and not speech:
-                self._run = 0
+                if self._active:
+                    left = self.hangover_frames - self._silence
+                    if length >= left:
+                        # Still active up to the frame that completes the hangover.
+                        out[lo : lo + left - 1] = True
+                        self._active = False
+                        self._silence = self.hangover_frames
+                        closed.append(Segment(self.speaker, self._seg_start, self._last_speech_end))
+                        self._run = 0
+                    else:
+                        self._silence += length
+                        out[lo:hi] = True
+                else:
+                    self._run = 0
+            speech = not speech
         return out, closed
 
     def flush(self) -> list[Segment]:

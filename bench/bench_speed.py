@@ -47,6 +47,7 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NU
 # Stage entry points timed in the instrumented run: (stage, module, class, method).
 STAGES = (
     ("decode/resample", "audio.sources", "FileSource", "__iter__"),
+    ("headset bleed", "audio.bleed", "BleedCanceller", "clean"),
     ("VAD", "audio.vad", "WebrtcScorer", "score"),
     ("VAD", "audio.vad", "Segmenter", "push"),
     ("level", "audio.features", "KWeightedPower", "__call__"),
@@ -61,6 +62,7 @@ STAGES = (
 )
 STAGE_ORDER = (
     "decode/resample",
+    "headset bleed",
     "VAD",
     "level",
     "pitch",
@@ -163,7 +165,10 @@ class StageTimer:
         import importlib
 
         for stage, module, cls_name, method in STAGES:
-            cls = getattr(importlib.import_module(module), cls_name)
+            try:
+                cls = getattr(importlib.import_module(module), cls_name)
+            except (ImportError, AttributeError):
+                continue  # a stage this version of tonewatch does not have
             self.wrap(stage, cls, method)
 
     def remove(self) -> None:

@@ -21,6 +21,22 @@ RATE_HZ = 10
 STEP = SAMPLE_RATE // RATE_HZ // HOP  # hops per track point
 
 
+def _nanmedian_rows(x: np.ndarray) -> np.ndarray:
+    """Median of each row ignoring NaN (NaN for all-NaN rows), like `np.nanmedian(x, 1)`.
+
+    Sorting puts NaN last, so each row's k valid values come first; the median is their
+    middle value, or the mean of the two middle values. Far cheaper than `np.nanmedian`,
+    which goes through masked arrays.
+    """
+    s = np.sort(x, axis=1)
+    k = (~np.isnan(x)).sum(axis=1)
+    rows = np.arange(x.shape[0])
+    lo = s[rows, np.maximum(k - 1, 0) // 2]
+    hi = s[rows, k // 2 - (k == 0)]
+    with np.errstate(invalid="ignore"):
+        return np.where(k > 0, (lo + hi) / 2, np.nan)
+
+
 class TrackRecorder:
     """Collects 10 Hz points per speaker and hands out `track` records."""
 
@@ -47,16 +63,12 @@ class TrackRecorder:
         for sp in SPEAKERS:
             f = feats[sp]
             level = f.momentary_db[STEP - 1 : n : STEP]
-            speech = f.speech[:n].reshape(-1, STEP).mean(axis=1) >= 0.5
-            f0 = f.f0_hz[:n].reshape(-1, STEP)
-            pitch = np.full(f0.shape[0], np.nan)
-            has = ~np.isnan(f0).all(axis=1)
-            if has.any():
-                pitch[has] = np.nanmedian(f0[has], axis=1)
+            speech = f.speech[:n].reshape(-1, STEP).sum(axis=1) * 2 >= STEP
+            pitch = semitones(_nanmedian_rows(f.f0_hz[:n].reshape(-1, STEP)))
             s = self.series[sp]
-            s["level_db"] += [round(float(x), 1) for x in level]
-            s["pitch_st"] += [None if np.isnan(p) else round(float(semitones(p)), 2) for p in pitch]
-            s["speech"] += [int(x) for x in speech]
+            s["level_db"] += [round(x, 1) for x in level.tolist()]
+            s["pitch_st"] += [None if p != p else round(p, 2) for p in pitch.tolist()]
+            s["speech"] += speech.astype(int).tolist()
         while len(self.series["agent"]["level_db"]) >= self.points:
             out.append(self._record(baselines, self.points))
         return out
