@@ -130,7 +130,7 @@ def _fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
-def _row(job: CallJob, out: Path, status: str, **fields: Any) -> dict[str, Any]:
+def _row(job: CallJob, status: str, **fields: Any) -> dict[str, Any]:
     row: dict[str, Any] = {
         "call": job.call,
         "status": status,
@@ -222,11 +222,11 @@ def analyse_call(job: CallJob, opts: BatchOptions, out_dir: str) -> dict[str, An
         if result.error:
             os.replace(tmp, partial)
             rel = str(partial.relative_to(out))
-            return _row(job, out, "error", log=rel, error=result.error, compute_s=took(), **fields)
+            return _row(job, "error", log=rel, error=result.error, compute_s=took(), **fields)
         os.replace(tmp, final)
         _fsync_dir(final.parent)
         rel = str(final.relative_to(out))
-        return _row(job, out, "ok", log=rel, compute_s=took(), **fields)
+        return _row(job, "ok", log=rel, compute_s=took(), **fields)
     except (SourceError, LogError) as exc:
         return _failed(job, out, str(exc), took())
     except Exception as exc:  # the batch's edge: a bug on one call must not stop the rest
@@ -245,7 +245,7 @@ def _failed(job: CallJob, out: Path, message: str, compute_s: float | None) -> d
         with contextlib.suppress(OSError):
             os.replace(tmp, partial)
             rel = str(partial.relative_to(out))
-    return _row(job, out, "error", log=rel, error=message, compute_s=compute_s)
+    return _row(job, "error", log=rel, error=message, compute_s=compute_s)
 
 
 # -- the index -----------------------------------------------------------------------------
@@ -551,14 +551,13 @@ def _prepare_out(out: Path) -> Path:
 
 def _skipped_row(job: CallJob, out: Path, summary: dict[str, Any]) -> dict[str, Any]:
     rel = str(log_path(out, job.call).relative_to(out))
-    return _row(
-        job, out, "skipped", log=rel, compute_s=summary.get("compute_s"), **_from_summary(summary)
-    )
+    fields = _from_summary(summary)
+    return _row(job, "skipped", log=rel, compute_s=summary.get("compute_s"), **fields)
 
 
-def _orphan_row(o: Orphan, out: Path) -> dict[str, Any]:
+def _orphan_row(o: Orphan) -> dict[str, Any]:
     job = CallJob(o.call, (o.path,))
-    return _row(job, out, "error", error=f"{o.path}: no {o.missing} file matches the pair pattern")
+    return _row(job, "error", error=f"{o.path}: no {o.missing} file matches the pair pattern")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -586,7 +585,7 @@ def _run(args: argparse.Namespace) -> int:
     opts = options(args)
     out = _prepare_out(out)
 
-    rows: list[dict[str, Any]] = [_orphan_row(o, out) for o in orphans]
+    rows: list[dict[str, Any]] = [_orphan_row(o) for o in orphans]
     todo: list[CallJob] = []
     for job in jobs:
         summary = None if args.force else finished_summary(log_path(out, job.call))
