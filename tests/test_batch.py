@@ -283,3 +283,25 @@ def test_transcription_runs_on_the_workers_and_finds_the_phrase_cues(client, tmp
         assert set(spec[name]["cues"]) <= cues
         summary = recs[-1]["transcription"]
         assert summary["skipped"] == 0 and summary["error"] is None
+
+
+def test_cli_on_an_existing_scheduler_with_pairs_and_an_orphan(client, tmp_path, capsys):
+    calls = tmp_path / "calls"
+    calls.mkdir()
+    split_to_mono(FIXTURES / "calm_call.flac", calls / "c1_agent.flac", calls / "c1_customer.flac")
+    shutil.copy(calls / "c1_agent.flac", calls / "c2_agent.flac")
+    out = tmp_path / "out"
+    argv = ["batch", str(calls), "--out", str(out), "--no-transcribe"]
+    argv += ["--pair-pattern", "{call}_agent.*", "{call}_customer.*"]
+    code = main([*argv, "--scheduler", client.scheduler.address])
+    captured = capsys.readouterr()
+    assert code == 5
+    assert "c2" in captured.err and "no customer file" in captured.err
+    assert captured.out.startswith("batch: 2 calls: 1 ok, 0 skipped, 1 failed")
+    rows = index(out)
+    assert rows["c1"]["status"] == "ok" and rows["c1"]["inputs"] == [
+        str(calls / "c1_agent.flac"),
+        str(calls / "c1_customer.flac"),
+    ]
+    assert finished_summary(log_path(out, "c1")) is not None
+    assert rows["c2"]["status"] == "error" and not log_path(out, "c2").exists()
