@@ -1,0 +1,120 @@
+"""Delay from the end of a spoken phrase to its alert, at real-time pace.
+
+Builds a two-channel call from the phrase fixtures (each phrase on its speaker's channel,
+a few seconds of silence between them), replays it paced at real time through the same
+`run_call` loop and transcription worker as `tonewatch replay`, and notes the monotonic time
+each `phrase` alert and `transcript` record reaches the sinks. The delay of a record is that
+time minus the moment the end of its speech was heard (replay start + record end).
+Prints each record's delay, then the median and 95th percentile over all runs.
+
+Usage::
+
+    python bench/latency_phrase.py [--runs 2] [--gap 3.0] [--block 0.1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from alerts.model import Alert, TranscriptRecord  # noqa: E402
+from audio.sources import FileSource, paced  # noqa: E402
+from audio.types import SAMPLE_RATE  # noqa: E402
+from monitor.cli import _speech, build_parser  # noqa: E402
+from monitor.config import load_config  # noqa: E402
+from monitor.session import CallSetup, run_call  # noqa: E402
+
+
+def build_call(path: Path, gap_s: float) -> list[tuple[str, float, float]]:
+    """Write the phrase call; returns (file, start, end) of each phrase placed."""
+    expected = json.loads((ROOT / "fixtures" / "phrases.expected.json").read_text())
+    chans = {"agent": [], "customer": []}
+    placed = []
+    t = gap_s
+    for name, exp in sorted(expected.items()):
+        if not exp.get("speech"):
+            continue
+        x, sr = sf.read(ROOT / "fixtures" / name, dtype="float32")
+        assert sr == SAMPLE_RATE
+        start = int(t * SAMPLE_RATE)
+        for sp in chans:
+            chans[sp].append((start, x if sp == exp["speaker"] else None, len(x)))
+        placed.append((name, t, t + len(x) / SAMPLE_RATE))
+        t += len(x) / SAMPLE_RATE + gap_s
+    n = int(t * SAMPLE_RATE)
+    stereo = np.zeros((n, 2), np.float32)
+    for i, sp in enumerate(("agent", "customer")):
+        for start, x, length in chans[sp]:
+            if x is not None:
+                stereo[start : start + length, i] = x
+    sf.write(path, stereo, SAMPLE_RATE)
+    return placed
+
+
+def one_run(call: Path, block_s: float) -> list[tuple[str, str, float, float]]:
+    args = build_parser().parse_args(["replay", str(call)])
+    cfg = load_config()
+    worker, spotter, note = _speech(args, cfg, "latency")
+    if worker is None:
+        raise SystemExit(f"no transcription: {note}")
+    heard: list[tuple[str, str, float, float]] = []
+    t0 = 0.0
+
+    def sink(rec: Alert | TranscriptRecord) -> None:
+        now = time.monotonic()
+        if isinstance(rec, TranscriptRecord):
+            heard.append(("transcript", rec.speaker, rec.end, now - (t0 + rec.end)))
+        elif rec.kind == "phrase":
+            heard.append((f"phrase:{rec.cue}", rec.speaker, rec.end, now - (t0 + rec.end)))
+
+    setup = CallSetup(cfg=cfg, call="latency", worker=worker, spotter=spotter, sinks=[sink])
+    source = FileSource(str(call), block_s=block_s)
+    t0 = time.monotonic()
+    run_call(paced(source), setup)
+    return heard
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--gap", type=float, default=3.0, help="seconds of silence between phrases")
+    ap.add_argument(
+        "--block", type=float, default=0.1, help="seconds of audio per block (replay uses 0.1)"
+    )
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        call = Path(tmp) / "phrases_call.flac"
+        placed = build_call(call, args.gap)
+        print(
+            f"call of {len(placed)} phrases, {placed[-1][2] + args.gap:.1f} s, "
+            f"blocks of {args.block} s"
+        )
+        delays: dict[str, list[float]] = {"phrase": [], "transcript": []}
+        for run in range(args.runs):
+            for what, speaker, end, delay in one_run(call, args.block):
+                print(f"run {run}: {what:<24} {speaker:<8} end {end:6.2f} s  delay {delay:5.2f} s")
+                delays["phrase" if what.startswith("phrase") else "transcript"].append(delay)
+    for what, vals in delays.items():
+        if vals:
+            vals.sort()
+            p95 = vals[min(len(vals) - 1, int(round(0.95 * (len(vals) - 1))))]
+            print(
+                f"{what}: n={len(vals)} median {statistics.median(vals):.2f} s, "
+                f"p95 {p95:.2f} s, max {vals[-1]:.2f} s"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
