@@ -12,6 +12,8 @@ import io
 import json
 import re
 import shutil
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ import pytest
 import soundfile as sf
 
 from alerts.log import read_log
+from monitor.cli import main
 from tests.conftest import FIXTURES, ROOT
 from tests.test_cli import tonewatch
 
@@ -85,13 +88,32 @@ def reports(logs, tmp_path_factory) -> dict[str, Path]:
     assert r.returncode == 0, r.stderr
     assert r.stderr == "" and "wrote" in r.stdout
     made["barge"] = out / "barge.html"
-    r = tonewatch("report", str(logs["yell"]), "-o", str(out / "yell.html"))
+    r = run_cli("report", str(logs["yell"]), "-o", str(out / "yell.html"))
     assert r.returncode == 0, r.stderr
     made["yell"] = out / "yell.html"
-    r = tonewatch("report", str(logs["match"]), "-o", str(out / "match.html"))
+    r = run_cli("report", str(logs["match"]), "-o", str(out / "match.html"))
     assert r.returncode == 0, r.stderr
     made["match"] = out / "match.html"
     return made
+
+
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(*args: str) -> Result:
+    """`tonewatch ARGS` in this process (the same `main` as the console script; no
+    interpreter start-up per call, which keeps the many filter runs quick)."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse's usage errors
+            code = int(exc.code or 0)
+    return Result(code, out.getvalue(), err.getvalue())
 
 
 def page_data(html: Path) -> dict[str, Any]:
@@ -166,29 +188,28 @@ def test_bad_logs_give_one_line_naming_the_file(logs, tmp_path):
         str(ROOT / "README.md"): "not a tonewatch alert log",
         str(tmp_path): "is a folder",
     }
-    for path, what in cases.items():
-        r = tonewatch("report", path, "-o", str(tmp_path / "x.html"))
+    for n, (path, what) in enumerate(cases.items()):
+        cli = tonewatch if n == 0 else run_cli  # the console script once, then in-process
+        r = cli("report", path, "-o", str(tmp_path / "x.html"))
         assert r.returncode == 2, (path, r.stderr)
         lines = r.stderr.strip().splitlines()
         assert len(lines) == 1 and path in lines[0] and what in lines[0], r.stderr
     assert not (tmp_path / "x.html").exists()
-    r = tonewatch(
-        "report", str(logs["yell"]), "--audio", str(tmp_path / "none.wav"), "-o", "x.html"
-    )
+    r = run_cli("report", str(logs["yell"]), "--audio", str(tmp_path / "none.wav"), "-o", "x.html")
     assert r.returncode == 3 and "none.wav" in r.stderr and len(r.stderr.splitlines()) == 1
 
 
 def test_log_with_several_calls_reports_the_last_or_the_one_asked(logs, tmp_path):
     both = tmp_path / "both.jsonl"
     both.write_bytes(logs["yell"].read_bytes() + logs["calm"].read_bytes())
-    r = tonewatch("report", str(both), "-o", str(tmp_path / "last.html"))
+    r = run_cli("report", str(both), "-o", str(tmp_path / "last.html"))
     assert r.returncode == 0 and "holds 2 calls" in r.stderr
     assert page_data(tmp_path / "last.html")["call"] == "calm"
-    r = tonewatch("report", str(both), "--call-id", "yell", "-o", str(tmp_path / "y.html"))
+    r = run_cli("report", str(both), "--call-id", "yell", "-o", str(tmp_path / "y.html"))
     assert r.returncode == 0 and r.stderr == ""
     data = page_data(tmp_path / "y.html")
     assert data["call"] == "yell" and [a["kind"] for a in data["alerts"]] == ["customer_yelling"]
-    r = tonewatch("report", str(both), "--call-id", "nope", "-o", str(tmp_path / "n.html"))
+    r = run_cli("report", str(both), "--call-id", "nope", "-o", str(tmp_path / "n.html"))
     assert r.returncode == 2 and "yell, calm" in r.stderr
 
 
@@ -355,7 +376,7 @@ def test_what_callers_say_is_shown_as_text_never_run(browser, logs, tmp_path):
     log = tmp_path / "hostile.jsonl"
     log.write_text("".join(lines), encoding="utf-8")
     out = tmp_path / "hostile.html"
-    assert tonewatch("report", str(log), "-o", str(out)).returncode == 0
+    assert run_cli("report", str(log), "-o", str(out)).returncode == 0
     assert page_data(out)["transcripts"][0]["text"] == hostile
     page, errors = open_page(browser, out)
     assert page.evaluate("window.pwned === undefined")

@@ -4,11 +4,8 @@ with two calls, files that are not logs, filters, sorting and the CSV/JSON expor
 from __future__ import annotations
 
 import csv
-import io
 import json
 import shutil
-from contextlib import redirect_stderr, redirect_stdout
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +13,9 @@ import pytest
 
 from alerts.log import read_log
 from alerts.model import KINDS
-from monitor.cli import main
 from tests.conftest import FIXTURES
 from tests.test_cli import tonewatch
-from tests.test_report import replayed_logs
+from tests.test_report import replayed_logs, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -40,26 +36,7 @@ def folder(tmp_path_factory) -> Path:
     return root
 
 
-@dataclass
-class Result:
-    returncode: int
-    stdout: str
-    stderr: str
-
-
-def run_cli(*args: str) -> Result:
-    """`tonewatch ARGS` in this process (the same `main` as the console script; no
-    interpreter start-up per call, which keeps the many filter runs quick)."""
-    out, err = io.StringIO(), io.StringIO()
-    with redirect_stdout(out), redirect_stderr(err):
-        try:
-            code = main(list(args))
-        except SystemExit as exc:  # argparse's usage errors
-            code = int(exc.code or 0)
-    return Result(code, out.getvalue(), err.getvalue())
-
-
-def review(*args: str) -> tuple[Result, list[dict[str, Any]]]:
+def review(*args: str) -> tuple[Any, list[dict[str, Any]]]:
     """Run review with a JSON export; returns (result, exported rows)."""
     out = Path(args[0].split("*")[0]).parent / "rows.json"  # beside the QA folder
     r = run_cli("review", *args, "--json", str(out))
