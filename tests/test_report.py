@@ -318,6 +318,7 @@ def test_hovering_a_marker_shows_its_message_without_audio(browser, reports):
     marker.hover()
     tip = page.locator("#tooltip")
     assert tip.is_visible() and data["alerts"][0]["message"] in tip.inner_text()
+    assert data["alerts"][0]["tip"] in tip.inner_text() and "pitch change st" in tip.inner_text()
     marker.click()  # no player: the details still open, nothing fails
     assert "Customer is yelling" in page.locator("#details").inner_text()
     assert "No transcript" in page.locator("#details").inner_text()

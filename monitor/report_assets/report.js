@@ -233,9 +233,13 @@
     }, markers);
     m.addEventListener("mouseenter", (e) => {
       tooltip.hidden = false;
-      tooltip.textContent = clock(a.start) + " " + a.severity + ": " + a.message;
+      const ev = Object.entries(a.evidence || {}).filter(([, v]) => typeof v !== "object")
+        .map(([k, v]) => label(k) + " " + v).join(", ");
+      const said = transcriptFor(a).map((t) => "“" + t.text + "”").join(" ");
+      tooltip.textContent = [clock(a.start) + " " + a.severity + ": " + a.message, "Tip: " + a.tip,
+        ev, said.length > 240 ? said.slice(0, 240) + "…" : said].filter(Boolean).join("\n");
       const box = document.getElementById("timeline").getBoundingClientRect();
-      tooltip.style.left = e.clientX - box.left + window.scrollX + 12 + "px";
+      tooltip.style.left = Math.max(0, Math.min(e.clientX - box.left + 12, box.width - 390)) + "px";
       tooltip.style.top = e.clientY - box.top + document.getElementById("timeline").offsetTop + 12 + "px";
     });
     m.addEventListener("mouseleave", () => { tooltip.hidden = true; });
