@@ -9,24 +9,30 @@ only catches copies 15 dB or more down; bleed at -6 dB passes it.
 `BleedCanceller.clean(block)` runs before the analysis and returns the block with the bleed
 subtracted from the agent channel:
 
-- Estimation. At every `step_s` of stream time (every `active_every`-th step while
-  cancelling) in which the customer channel carries sound, the last `window_s` of both
-  channels are cross-correlated: coarse lags from 4x decimated signals (one small FFT);
-  when those show a likely copy, the best few peaks (a voice also lines up one pitch
-  period off) are refined at full rate, with a parabolic fit for the fraction of a
-  sample. The gain is the least-squares fit of the delayed customer to the mic; the
-  normalised correlation says how much of the mic the copy explains. The agent's own
-  voice does not correlate with the customer, so double talk only lowers the correlation
-  of a window, it does not move the peak.
-- Decision. Two agreeing estimates with correlation >= `rho_min` (or one >= `rho_sure`)
-  switch cancelling on; delay and gain then follow the median of the latest accepted
-  estimates. `off_windows` windows of customer sound that the copy does not explain
-  (correlation < `rho_off`) switch it off again (the agent put the headset back on).
-- Subtraction. mic[t] - gain * customer(t - delay), the fractional delay done by a 16-tap
-  windowed-sinc filter over the customer history. Per 50 ms the subtraction is kept
-  only where it lowers the mic's energy, so a stale estimate never adds the customer's
-  voice to the agent channel. Hops whose energy fell by `discount_db` or more count as
-  discounted: the mic was mostly bleed there.
+- Search. At every `step_s` of stream time in which the customer channel carries sound,
+  while no bleed is known: a cheap test first (the mic's 10 ms envelope must follow the
+  customer's), then the last `window_s` of both channels are cross-correlated: coarse
+  lags from 4x decimated signals (one small FFT), the best few peaks (a voice also lines
+  up one pitch period off the true lag) refined at full rate with a parabolic fit for
+  the fraction of a sample. The agent's own voice does not correlate with the customer,
+  so double talk lowers the correlation of a window but does not move the peak.
+- Path. The bleed is not just delayed and scaled: the earpiece, the headset shell and the
+  room filter it. For each candidate delay a short FIR (`PATH_TAPS` taps starting
+  `PATH_PRE` samples before it) is fitted by least squares to the window (Wiener
+  solution: Toeplitz normal equations with a little ridge); it also takes care of the
+  fraction of a sample. The best fit's share of the mic (as a correlation, rho) decides.
+- Decision. Two agreeing windows with rho >= `rho_min` (or one >= `rho_sure`) switch
+  cancelling on. Then every `active_every`-th step refits the known path only (a search
+  only when it stops fitting, and a new delay is taken after two windows agree on it);
+  the taps are the element-wise median of the latest accepted fits. `off_windows`
+  windows of customer sound that nothing explains (rho < `rho_off`) switch it off (the
+  agent put the headset back on).
+- Subtraction. mic - path * customer. Per 50 ms the subtraction is kept only where it
+  lowers the mic's energy, so a stale path never adds the customer's voice to the agent
+  channel. Where what is left is `residue_db` below the bleed taken out, it is left-over
+  bleed and is turned down (an echo canceller's residual suppressor); the agent talking
+  is far louder than that. Hops whose energy fell by `discount_db` or more, or that were
+  turned down, count as discounted: the mic was mostly bleed there.
 
 Everything runs in stream time on the analysis thread; with blocks of whole hops the result
 does not depend on the block size.
@@ -41,16 +47,26 @@ from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from scipy.linalg import solve_toeplitz
 
 from audio.types import HOP, SAMPLE_RATE, Block
 
-TAPS_HALF = 8
-"""Half the length of the fractional-delay filter (16 taps)."""
+PATH_TAPS = 40
+"""Taps of the fitted bleed path (2.5 ms at 16 kHz)."""
+RESIDUE_GAIN = 0.03
+"""Gain (-30 dB) on cells judged left-over bleed."""
+PATH_PRE = 8
+"""Taps of the path before the correlation peak (filters spread a copy both ways)."""
+MIN_LAG = 4
+"""Shortest delay searched, samples: a copy with no delay is a mix, not bleed."""
+RIDGE = 1e-3
+"""Ridge added to the path fit's normal equations, relative to the customer's energy
+(telephone audio has nothing above 4 kHz, which leaves them ill-conditioned)."""
 DECIMATE = 4
 """Decimation of the coarse lag search (16 kHz -> 4 kHz, 0.25 ms lag steps)."""
 REFINE = 6
 """Full-rate lags tried either side of each coarse lag."""
-CANDIDATES = 3
+CANDIDATES = 5
 """Coarse correlation peaks refined at full rate."""
 GATE_HOPS = 5
 """Hops per cell in which the subtraction must lower the mic's energy to be kept."""
@@ -61,8 +77,7 @@ class BleedSettings:
     """How bleed is looked for and how sure the canceller must be."""
 
     max_delay_ms: float = 60.0
-    """Longest bleed delay searched, milliseconds (the shortest is TAPS_HALF samples,
-    0.5 ms: the fractional-delay filter reaches that far ahead)."""
+    """Longest bleed delay searched, milliseconds (the shortest is MIN_LAG samples)."""
     window_s: float = 0.5
     """Audio per estimate, seconds."""
     step_s: float = 0.5
@@ -86,6 +101,8 @@ class BleedSettings:
     """Two estimates agree when their delays differ by at most this, milliseconds."""
     max_gain_db: float = 6.0
     """Copies louder than this relative to the customer channel are not bleed."""
+    residue_db: float = 12.0
+    """A cleaned cell this far (dB) below the bleed taken out of it is left-over bleed."""
     discount_db: float = 6.0
     """A hop whose mic energy fell this much (dB) was mostly bleed."""
     keep: int = 5
@@ -94,24 +111,24 @@ class BleedSettings:
 
 @dataclass(frozen=True)
 class Estimate:
-    """One window's answer: delay (samples, fractional), gain (linear) and correlation."""
+    """One window's answer about the copy of the customer in the mic.
+
+    Attributes:
+        delay: delay of the correlation peak, samples (fractional).
+        gain: broadband gain of the fitted path (RMS of the fit over RMS of the customer).
+        rho: share of the mic the copy explains, as a correlation (0..1).
+        taps: the fitted path, `PATH_TAPS` taps from stream delay `anchor`.
+        anchor: whole-sample delay of the first tap.
+    """
 
     delay: float
     gain: float
     rho: float
+    taps: np.ndarray | None = None
+    anchor: int = 0
 
 
-def delay_filter(frac: float) -> np.ndarray:
-    """Windowed-sinc taps that delay a signal by `frac` of a sample (0 <= frac < 1).
-
-    Used as `np.convolve(x, taps, "valid")` with x starting TAPS_HALF samples before the
-    whole-sample delay (see `BleedCanceller._delayed`); the Hann window keeps the ripple
-    small over the telephone band.
-    """
-    k = np.arange(-TAPS_HALF + 1, TAPS_HALF + 1)
-    x = k - frac
-    h = np.sinc(x) * (0.5 + 0.5 * np.cos(np.pi * x / TAPS_HALF))
-    return (h / h.sum()).astype(np.float32)
+NOTHING = Estimate(0.0, 0.0, 0.0)
 
 
 class BleedCanceller:
@@ -124,17 +141,20 @@ class BleedCanceller:
         self.step = int(round(self.s.step_s * SAMPLE_RATE / HOP)) * HOP
         if self.step <= 0 or self.window <= 0 or self.max_lag <= 0:
             raise ValueError("bleed window, step and max delay must be positive")
-        # History: the estimate window plus the longest lag plus the filter's reach.
-        self.keep = self.window + self.max_lag + 2 * TAPS_HALF + HOP
+        # History: the estimate window plus the longest lag plus the path's reach.
+        self.keep = self.window + self.max_lag + PATH_TAPS + HOP
         self._gate = 10.0 ** (self.s.min_customer_dbfs / 10.0)
         self.active = False
         self.detected = False
         self.delay = 0.0
         self.gain = 0.0
         self.rho = 0.0
+        self.taps = np.zeros(PATH_TAPS, np.float32)
+        self.anchor = 0
         self.accepted: deque[Estimate] = deque(maxlen=self.s.keep)
         self._last: Estimate | None = None
         self._misses = 0
+        self._moved = 0
         self.estimates = 0
         self._steps = 0
         self.last_block: Block | None = None
@@ -196,37 +216,37 @@ class BleedCanceller:
         }
 
     # -- subtraction --------------------------------------------------------------------
-    def _delayed(self, a: int, b: int, delay: float) -> np.ndarray:
-        """Customer samples of stream times [a - delay, b - delay), fractional delay."""
-        whole = int(np.floor(delay))
-        taps = delay_filter(delay - whole)
-        lo = self._index(a - whole - TAPS_HALF)
-        x = self._cust[lo : lo + (b - a) + 2 * TAPS_HALF - 1]
-        # Sum of shifted copies: cheaper than np.convolve for 16 taps.
-        n = b - a
-        out = taps[-1] * x[:n]
-        for j in range(2 * TAPS_HALF - 1):
-            k = 2 * TAPS_HALF - 1 - j
-            out += taps[j] * x[k : k + n]
-        return out
+    def _through_path(self, a: int, b: int, taps: np.ndarray, anchor: int) -> np.ndarray:
+        """The customer through the bleed path, for stream times [a, b)."""
+        lo = self._index(a - anchor - PATH_TAPS + 1)
+        x = self._cust[lo : lo + (b - a) + PATH_TAPS - 1]
+        return np.convolve(x, taps, "valid")
 
     def _subtract(self, a: int, b: int) -> np.ndarray:
         mic = self._mic[self._index(a) : self._index(b)]
-        residual = mic - np.float32(self.gain) * self._delayed(a, b, self.delay)
+        bleed = self._through_path(a, b, self.taps, self.anchor)
+        residual = mic - bleed
         # Judged per 50 ms cell of the stream's grid (partial cells at block edges stay
         # partial): long enough that the agent's voice and the bleed, which do not
         # correlate, add up in energy instead of cancelling by chance as in single hops.
         cell = GATE_HOPS * HOP
         edges = np.unique(np.r_[0, np.arange(-(a % cell) % cell, b - a, cell), b - a])
         starts = edges[:-1]
+        lengths = np.diff(edges)
         e_mic = np.add.reduceat(mic * mic, starts)
         e_res = np.add.reduceat(residual * residual, starts)
+        e_bleed = np.add.reduceat(bleed * bleed, starts)
         keep = e_res < e_mic
-        lengths = np.diff(edges)
+        # Residue: what is left is far below the bleed it came from, so it is the part of
+        # the bleed the fitted path missed (a spectrum the fit windows did not show), not
+        # the agent: turned down like an echo canceller's residual suppressor.
+        residue = keep & (e_res * 10.0 ** (self.s.residue_db / 10.0) <= e_bleed)
         mostly = keep & (e_mic >= e_res * 10.0 ** (self.s.discount_db / 10.0))
         mostly &= e_mic > lengths * 1e-8  # not digital near-silence
-        self.discounted_hops += float(lengths[mostly].sum()) / HOP
-        return np.where(np.repeat(keep, lengths), residual, mic)
+        self.discounted_hops += float(lengths[mostly | residue].sum()) / HOP
+        gain = np.where(residue, RESIDUE_GAIN, 1.0).astype(np.float32)
+        out = np.where(np.repeat(keep, lengths), residual, mic)
+        return out * np.repeat(gain, lengths)
 
     # -- estimation ---------------------------------------------------------------------
     def _estimate(self, end: int) -> Estimate | None:
@@ -240,11 +260,19 @@ class BleedCanceller:
         self.estimates += 1
         m_energy = float(np.dot(mic, mic))
         if m_energy <= 1e-12:
-            return Estimate(0.0, 0.0, 0.0)
-        if not self.active:
-            envelope = self._envelope_match(mic, cust)
-            if envelope < self.s.envelope_min:
-                return Estimate(0.0, 0.0, 0.0)  # the mic does not follow the customer
+            return NOTHING
+        if self.active:
+            # Cancelling: does the known path still explain the mic? Then no search.
+            known = self._fit_path(mic, end, self.delay, self.anchor, m_energy)
+            if known.rho >= self.s.rho_min:
+                return known
+        elif self._envelope_match(mic, cust) < self.s.envelope_min:
+            return NOTHING  # the mic does not follow the customer
+        return self._search(mic, cust, end, m_energy)
+
+    def _search(self, mic: np.ndarray, cust: np.ndarray, end: int, m_energy: float) -> Estimate:
+        """Look for the copy at every lag; the best-fitting path among the likely delays."""
+        w, lag = self.window, self.max_lag
         # Coarse, on decimated signals: r[k] = sum_n cd[n + k] md[n], lag = L - k.
         md = mic.reshape(-1, DECIMATE).mean(axis=1)
         cd = cust.reshape(-1, DECIMATE).mean(axis=1)
@@ -257,37 +285,53 @@ class BleedCanceller:
         rho_d = float(mag[k]) / np.sqrt(float(md @ md) * float(seg_d @ seg_d) + 1e-30)
         if rho_d < self.s.rho_off:
             return Estimate(float((ld - k) * DECIMATE), 0.0, rho_d)  # nothing like a copy
-        # A voice's harmonics also line up one pitch period off the true lag, and the
-        # decimated signals cannot tell those peaks apart: refine the best few at full rate.
+        # A voice's harmonics also line up one pitch period off the true lag (a steady,
+        # high yelled voice most of all): refine the best few coarse peaks at full rate and
+        # keep the one whose fitted path explains the mic best.
         peaks = np.flatnonzero(
-            (mag >= 0.7 * mag[k]) & (mag >= np.r_[0.0, mag[:-1]]) & (mag >= np.r_[mag[1:], 0.0])
+            (mag >= 0.5 * mag[k]) & (mag >= np.r_[0.0, mag[:-1]]) & (mag >= np.r_[mag[1:], 0.0])
         )
-        peaks = peaks[np.argsort(mag[peaks])[::-1][:CANDIDATES]]
-        lags = np.unique(
-            np.clip(
-                ((ld - peaks) * DECIMATE)[:, None] + np.arange(-REFINE, REFINE + 1),
-                TAPS_HALF,
-                lag,
-            )
-        )
-        # Normalised full-rate correlation at each candidate lag (mic[n] ~ cust[n - lag]).
-        views = sliding_window_view(cust, w)[lag - lags]
-        dots = views @ mic
-        norm = np.sqrt(np.einsum("ij,ij->i", views, views) + 1e-30)
-        score = np.abs(dots) / norm
-        i = int(np.argmax(score))
-        frac = 0.0
-        if 0 < i < lags.size - 1 and lags[i - 1] == lags[i] - 1 and lags[i + 1] == lags[i] + 1:
-            y0, y1, y2 = score[i - 1 : i + 2].astype(np.float64)
-            denom = y0 - 2 * y1 + y2
-            frac = 0.5 * (y0 - y2) / denom if denom < 0 else 0.0
-        delay = float(np.clip(lags[i] + frac, TAPS_HALF, lag))
-        copy = self._delayed(end - w, end, delay)
-        c_energy = float(np.dot(copy, copy))
-        if c_energy <= 1e-12:
-            return Estimate(delay, 0.0, 0.0)
-        cross = float(np.dot(mic, copy))
-        return Estimate(delay, cross / c_energy, abs(cross) / np.sqrt(m_energy * c_energy))
+        best = NOTHING
+        for peak in peaks[np.argsort(mag[peaks])[::-1][:CANDIDATES]]:
+            lags = np.clip((ld - peak) * DECIMATE + np.arange(-REFINE, REFINE + 1), MIN_LAG, lag)
+            lags = np.unique(lags)
+            # Normalised full-rate correlation at each lag (mic[n] ~ cust[n - lag]).
+            views = sliding_window_view(cust, w)[lag - lags]
+            score = np.abs(views @ mic) / np.sqrt(np.einsum("ij,ij->i", views, views) + 1e-30)
+            i = int(np.argmax(score))
+            frac = 0.0
+            if 0 < i < lags.size - 1:
+                y0, y1, y2 = score[i - 1 : i + 2].astype(np.float64)
+                denom = y0 - 2 * y1 + y2
+                frac = 0.5 * (y0 - y2) / denom if denom < 0 else 0.0
+            delay = float(np.clip(lags[i] + frac, MIN_LAG, lag))
+            anchor = max(0, int(round(delay)) - PATH_PRE)
+            if self.active and self.anchor + PATH_PRE // 2 <= delay <= self.anchor + PATH_TAPS // 2:
+                anchor = self.anchor  # the known path's taps still cover it
+            est = self._fit_path(mic, end, delay, anchor, m_energy)
+            if est.rho > best.rho:
+                best = est
+        return best
+
+    def _fit_path(
+        self, mic: np.ndarray, end: int, delay: float, anchor: int, m_energy: float
+    ) -> Estimate:
+        """Least-squares FIR from the customer to the mic over the window ending at `end`."""
+        w = mic.size
+        lo = self._index(end - w - anchor - PATH_TAPS + 1)
+        seg = self._cust[lo : lo + w + PATH_TAPS - 1]
+        # Row r of the views is the customer delayed by anchor + (PATH_TAPS - 1 - r).
+        views = sliding_window_view(seg, w)
+        cross = (views @ mic)[::-1].astype(np.float64)
+        auto = np.array([float(np.dot(seg[: seg.size - k], seg[k:])) for k in range(PATH_TAPS)])
+        if auto[0] <= 1e-12:
+            return NOTHING
+        auto[0] *= 1.0 + RIDGE
+        taps = solve_toeplitz(auto, cross)
+        fit = float(taps @ cross)
+        rho = float(np.sqrt(min(max(fit / m_energy, 0.0), 1.0)))
+        gain = float(np.sqrt(max(fit, 0.0) / auto[0]))
+        return Estimate(delay, gain, rho, taps.astype(np.float32), anchor)
 
     def _envelope_match(self, mic: np.ndarray, cust: np.ndarray) -> float:
         """Best correlation of the mic's 10 ms RMS envelope with the customer's, any lag.
@@ -333,9 +377,19 @@ class BleedCanceller:
                 return
             self.active = self.detected = True
             self.accepted.clear()
-            if prev is not None and confirmed:
+            self.anchor = est.anchor
+            if prev is not None and confirmed and prev.anchor == est.anchor:
                 self.accepted.append(prev)
+        elif est.anchor != self.anchor:
+            # The delay moved (another route, a clock step): follow it once it is confirmed.
+            self._moved += 1
+            if self._moved < 2:
+                return
+            self.accepted.clear()
+            self.anchor = est.anchor
+        self._moved = 0
         self.accepted.append(est)
         self.delay = float(np.median([e.delay for e in self.accepted]))
         self.gain = float(np.median([e.gain for e in self.accepted]))
         self.rho = float(np.median([e.rho for e in self.accepted]))
+        self.taps = np.median([e.taps for e in self.accepted if e.taps is not None], axis=0)
