@@ -35,6 +35,7 @@ def screenshot(html: Path, png: Path, width: int = 1240) -> list[str]:
             marker = page.locator(f"#markers .marker.sev-{severity}").first
             if marker.count():
                 marker.click()
+                page.mouse.move(0, 0)  # hide the hover card: the details panel shows it all
                 break
         page.screenshot(path=str(png), full_page=True)
         browser.close()
