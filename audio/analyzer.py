@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from audio.features import BandBalance, KWeightedPower, Yin, power_db
 from audio.types import HOP, HopFeatures, Segment, Speaker
@@ -62,6 +61,7 @@ class ChannelAnalyzer:
             self.window, settings.pitch_fmin_hz, settings.pitch_fmax_hz, settings.pitch_threshold
         )
         self._balance = BandBalance(self.window)
+        self._window_offsets = np.arange(self.window)
         self.reset()
 
     def reset(self) -> None:
@@ -109,7 +109,8 @@ class ChannelAnalyzer:
         # Level: K-weighted mean square per hop, and 400 ms momentary loudness.
         ms = self._kw(x.reshape(n_hops, HOP))
         ms_all = np.concatenate([self._ms_history, ms])
-        cs = np.concatenate([[0.0], np.cumsum(ms_all)])
+        cs = np.zeros(ms_all.shape[0] + 1)
+        np.cumsum(ms_all, out=cs[1:])
         momentary = (cs[MOMENTARY_HOPS:] - cs[:n_hops]) / MOMENTARY_HOPS
         self._ms_history = ms_all[-(MOMENTARY_HOPS - 1) :]
         level_db = power_db(ms)
@@ -129,9 +130,10 @@ class ChannelAnalyzer:
         voiced = np.zeros(n_hops, dtype=bool)
         if cand.size:
             mid_hops = cand * 3 + 1
-            # Window ends at the end of the middle hop: buf index of its end is window + end.
-            views = sliding_window_view(buf, self.window)[HOP * 2 :: HOP]
-            frames = views[mid_hops].astype(np.float64)
+            # The window of hop k starts at buf[(k + 2) * HOP] (buf holds `window` samples of
+            # history before x), so it ends with the last hop of hop k's 30 ms frame.
+            first = (mid_hops + 2) * HOP
+            frames = buf[first[:, None] + self._window_offsets].astype(np.float64)
             hz, _ = self._yin(frames)
             ok = ~np.isnan(hz)
             f0[mid_hops[ok]] = hz[ok]
