@@ -1,11 +1,12 @@
 """Review many calls' alert logs as one table, with filters, sorting and CSV/JSON export.
 
-`tonewatch review LOGS...` takes log files, folders (every `*.jsonl` below them) and glob
-patterns, and shows one row per call: date, call id, agent (when replay or live had
-`--agent-name`), duration, alerts per kind and the worst moment. Filters keep the calls
-that match all of `--kind`, `--since`, `--agent` and `--min-severity`; `--csv` / `--json`
-write the rows shown. Logs cut short by a crash are read as far as they go, with a
-warning; files that cannot be read are named in one line each and skipped.
+`tonewatch review LOGS...` takes log files, folders (every `*.jsonl` below them, and the
+`*.jsonl.partial` logs of `batch`) and glob patterns, and shows one row per call: date,
+call id, agent (when replay or live had `--agent-name`), duration, alerts per kind and
+the worst moment. Filters keep the calls that match all of `--kind`, `--since`, `--agent`
+and `--min-severity`; `--csv` / `--json` write the rows shown. Logs cut short by a crash
+are read as far as they go, with a warning; files that cannot be read are named in one
+line each and skipped.
 """
 
 from __future__ import annotations
@@ -177,6 +178,14 @@ def run(args: argparse.Namespace) -> int:
         rows, skipped = load_rows(files, warnings)
         if not files:
             raise ReviewError("no alert logs found in " + " ".join(args.logs))
+        unknown = sorted(
+            k for k in kinds if k not in KINDS and not any(k in r.kinds_seen for r in rows)
+        )
+        if unknown:
+            warnings.append(
+                f"--kind {', '.join(unknown)}: no such alert kind, nor a phrase cue in these "
+                f"logs (kinds: {', '.join(KINDS)})"
+            )
         shown = filter_rows(rows, kinds, since, args.agent, args.min_severity)
         shown = sort_rows(shown, args.sort, args.reverse)
         if args.csv:
@@ -226,7 +235,7 @@ def expand(items: Iterable[str], warnings: list[str]) -> list[Path]:
     for item in items:
         p = Path(item)
         if p.is_dir():
-            found = sorted(q for q in p.rglob("*.jsonl") if q.is_file())
+            found = _logs_in(p)
             if not found:
                 warnings.append(f"{p}: no *.jsonl logs in this folder")
             for q in found:
@@ -240,13 +249,20 @@ def expand(items: Iterable[str], warnings: list[str]) -> list[Path]:
             for m in matches:
                 q = Path(m)
                 if q.is_dir():
-                    for r in sorted(q.rglob("*.jsonl")):
+                    for r in _logs_in(q):
                         add(r)
                 else:
                     add(q)
         else:
             warnings.append(f"{p}: no such file or folder, skipped")
     return out
+
+
+def _logs_in(folder: Path) -> list[Path]:
+    """The logs below a folder: `*.jsonl`, and the `*.jsonl.partial` logs `batch` keeps
+    for calls whose audio failed part-way."""
+    found = [*folder.rglob("*.jsonl"), *folder.rglob("*.jsonl.partial")]
+    return sorted(q for q in found if q.is_file())
 
 
 def load_rows(files: Iterable[Path], warnings: list[str]) -> tuple[list[Row], int]:

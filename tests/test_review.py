@@ -107,6 +107,8 @@ def test_filters(folder):
     assert calls("--since", "2000-01-01") == calls()
     assert calls("--since", "1d") == calls()
     assert calls("--since", "2999-01-01") == []
+    r, rows = review(str(folder), "--kind", "shouting")
+    assert rows == [] and "--kind shouting: no such alert kind" in r.stderr
     r = run_cli("review", str(folder), "--since", "last tuesday")
     assert r.returncode == 2 and "--since" in r.stderr
     r = run_cli("review", str(folder), "--min-severity", "loud")
@@ -147,6 +149,11 @@ def test_files_and_globs_and_nothing_found(folder, tmp_path):
     assert r.returncode == 0 and sorted(x["call"] for x in rows) == ["barge", "match"]
     r = run_cli("review", str(folder / "missing.jsonl"), str(folder / "calm.jsonl"))
     assert r.returncode == 0 and "missing.jsonl: no such file or folder" in r.stderr
+    batch = tmp_path / "batch" / "logs"  # `batch` keeps a failed call's log as .partial
+    batch.mkdir(parents=True)
+    shutil.copy(folder / "calm.jsonl", batch / "calm.jsonl.partial")
+    r, rows = review(str(tmp_path / "batch"))
+    assert r.returncode == 0 and [x["call"] for x in rows] == ["calm"]
     r = run_cli("review", str(tmp_path / "*.jsonl"))
     assert r.returncode == 2 and "no alert logs found" in r.stderr
     r = run_cli("review", str(folder), "--json", str(tmp_path / "no" / "such" / "x.json"))
