@@ -274,6 +274,7 @@ class _Device:
         self.stream: Any = None
         self.overflows = 0
         self.finished = False
+        self.opened_at_frame = 0
         self._seen = 0
         self._seen_at = 0.0
 
@@ -306,7 +307,7 @@ class _Device:
         except (sd.PortAudioError, ValueError) as exc:
             raise LiveError(f"device {self.name}: cannot open for capture ({exc})") from None
         self.stream = stream
-        self._seen = self.ring.frames_in
+        self.opened_at_frame = self._seen = self.ring.frames_in
         self._seen_at = time.monotonic()
 
     def _callback(self, indata: np.ndarray, frames: int, when: Any, status: Any) -> None:
@@ -407,6 +408,8 @@ class LiveSource:
         self._overflows_seen: dict[str, int] = {}
         self._overflow_said = -OVERFLOW_REPEAT_S
         self._reopen_error: str | None = None
+        self._syncing = True
+        self._resuming = False
         self.counters = CallCounters()
 
     # -- lifetime --------------------------------------------------------------------
@@ -423,6 +426,7 @@ class LiveSource:
         except LiveError:
             self.close()
             raise
+        self._syncing, self._resuming = True, False
 
     def close(self) -> None:
         for dev in self._devices:
@@ -482,10 +486,12 @@ class LiveSource:
             self._wake.clear()
             now = time.monotonic()
             self._watch(now)
-            if self._down_since is None:
-                self._pull()
-            else:
+            if self._down_since is not None or (self._syncing and self._resuming):
                 self._fill_silence(now)
+            if self._down_since is None and self._syncing:
+                self._sync()
+            if self._down_since is None and not self._syncing:
+                self._pull()
             while min(p.shape[0] for p in self._pending.values()) >= n_block:
                 # Silence put in for lost audio, reported on the blocks that carry it.
                 dropped = min(max(self._fill.values()), n_block)
@@ -532,23 +538,38 @@ class LiveSource:
         if now < self._next_try:
             return
         self._next_try = now + self.settings.reopen_s
-        try:
-            _refresh_portaudio()
-            for dev in self._devices:
+        _refresh_portaudio()
+        for dev in self._devices:
+            try:
                 dev.open(rescan=True)
-        except LiveError as exc:
-            for dev in self._devices:
-                dev.close()
-            if str(exc) != self._reopen_error:
-                self._reopen_error = str(exc)
-                self._event("waiting", self._devices[0], str(exc))
-            return
+            except LiveError as exc:
+                for other in self._devices:
+                    other.close()
+                why = str(exc).removeprefix(f"device {dev.name}: ")
+                if why != self._reopen_error:
+                    self._reopen_error = why
+                    self._event("waiting", dev, why)
+                return
         self._fill_silence(now)
         for dev in self._devices:
-            dev.ring.take()
             self._event("back", dev, f"capturing again after {now - self._down_since:.1f} s")
         self._down_since = None
         self._reopen_error = None
+        self._syncing = self._resuming = True
+
+    def _sync(self) -> None:
+        """Start reading once every device delivers, all from the same moment.
+
+        Devices (and PortAudio's ALSA pulse plugin in particular) can take a second or more
+        to deliver their first audio. Reading one before the others would put the speakers
+        that far apart, far more than drift correction should have to undo. Until then,
+        after a loss, the time keeps being filled with silence.
+        """
+        if any(dev.ring.frames_in == dev.opened_at_frame for dev in self._devices):
+            return
+        for dev in self._devices:
+            dev.ring.take()
+        self._syncing = self._resuming = False
         self._skew = 0.0
 
     def _go_down(self, now: float) -> None:

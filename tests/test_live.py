@@ -345,15 +345,18 @@ def test_a_full_ring_becomes_counted_silence(monkeypatch):
     source = LiveSource(one_device(info, "1,2"), LiveSettings(ring_s=0.5, stall_s=5.0))
     try:
         source.start()
-        while hw.t < 2.5:
+        blocks = source.blocks()
+        first = next(blocks)  # the device delivers and the reader is in step with it
+        got, start, dropped = first.n_samples, first.n_samples, 0
+        stalled_at = hw.t
+        while hw.t < stalled_at + 2.5:
             time.sleep(0.01)
-        got, start, dropped = 0, 0, 0
-        for block in source.blocks():
+        for block in blocks:
             assert block.start == start
             start += block.n_samples
             dropped += block.dropped_before
             got += block.n_samples
-            if hw.t > 4.0:
+            if hw.t > stalled_at + 4.0:
                 break
     finally:
         hw.stop()
@@ -426,72 +429,89 @@ def test_devices_without_portaudio_devices_is_one_line(monkeypatch, capsys):
 # -- the real thing: a PulseAudio server with a null sink ---------------------------------
 
 
-@dataclass
 class Pulse:
-    env: dict[str, str]
-    home: Path
+    """A private PulseAudio server in `home`: null sink `tw` (stereo), its monitor split
+    into two mono sources, and ALSA devices `tw_mic` / `tw_monitor` for them (~/.asoundrc).
+    The server can be stopped and started again, like a device going away and returning."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        runtime = home / "run"
+        runtime.mkdir(mode=0o700, parents=True, exist_ok=True)
+        socket = home / "native"
+        (home / "default.pa").write_text(
+            "load-module module-null-sink sink_name=tw rate=44100 channels=2\n"
+            f"load-module module-native-protocol-unix socket={socket} auth-anonymous=1\n"
+            "load-module module-remap-source source_name=agent_src master=tw.monitor "
+            "channels=1 master_channel_map=front-left channel_map=mono\n"
+            "load-module module-remap-source source_name=customer_src master=tw.monitor "
+            "channels=1 master_channel_map=front-right channel_map=mono\n"
+            "set-default-sink tw\nset-default-source tw.monitor\n"
+        )
+        (home / ".asoundrc").write_text(
+            'pcm.tw_mic { type pulse device "agent_src" '
+            'hint { show on description "Headset mic (test)" } }\n'
+            'pcm.tw_monitor { type pulse device "customer_src" '
+            'hint { show on description "Monitor of softphone (test)" } }\n'
+        )
+        self.env = dict(os.environ)
+        self.env.update(
+            HOME=str(home),
+            PULSE_RUNTIME_PATH=str(runtime),
+            XDG_RUNTIME_DIR=str(runtime),
+            PULSE_SERVER=f"unix:{socket}",
+        )
+        self.server: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> str | None:
+        """Start the server; None when it answers, else why it did not start."""
+        log = self.home / "pulse.log"
+        self.server = subprocess.Popen(
+            ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--system=no"]
+            + ["-F", str(self.home / "default.pa"), f"--log-target=file:{log}"],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(100):
+            if self.server.poll() is not None:
+                break
+            probe = subprocess.run(["pactl", "info"], env=self.env, capture_output=True, timeout=10)
+            if probe.returncode == 0:
+                return None
+            time.sleep(0.1)
+        self.stop()
+        lines = log.read_text(errors="replace").strip().splitlines() if log.exists() else []
+        return " | ".join(lines[-3:]) or "no output"
+
+    def stop(self) -> None:
+        if self.server is None:
+            return
+        self.server.terminate()
+        try:
+            self.server.wait(10)
+        except subprocess.TimeoutExpired:
+            self.server.kill()
+            self.server.wait(10)
+        self.server = None
+
+
+def new_pulse(home: Path) -> Pulse:
+    for tool in ("pulseaudio", "pactl", "paplay"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (apt-get install pulseaudio pulseaudio-utils)")
+    pulse = Pulse(home)
+    why = pulse.start()
+    if why is not None:
+        pytest.skip(f"PulseAudio server did not start: {why}")
+    return pulse
 
 
 @pytest.fixture(scope="module")
 def pulse(tmp_path_factory: pytest.TempPathFactory):
-    """A private PulseAudio server: null sink `tw` (stereo), its monitor split into two
-    mono sources, and ALSA devices `tw_mic` / `tw_monitor` for them (via ~/.asoundrc)."""
-    for tool in ("pulseaudio", "pactl", "paplay"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} is not installed (apt-get install pulseaudio pulseaudio-utils)")
-    home = tmp_path_factory.mktemp("pulse")
-    runtime = home / "run"
-    runtime.mkdir(mode=0o700)
-    socket = home / "native"
-    (home / "default.pa").write_text(
-        "load-module module-null-sink sink_name=tw rate=44100 channels=2\n"
-        f"load-module module-native-protocol-unix socket={socket} auth-anonymous=1\n"
-        "load-module module-remap-source source_name=agent_src master=tw.monitor "
-        "channels=1 master_channel_map=front-left channel_map=mono\n"
-        "load-module module-remap-source source_name=customer_src master=tw.monitor "
-        "channels=1 master_channel_map=front-right channel_map=mono\n"
-        "set-default-sink tw\nset-default-source tw.monitor\n"
-    )
-    (home / ".asoundrc").write_text(
-        'pcm.tw_mic { type pulse device "agent_src" '
-        'hint { show on description "Headset mic (test)" } }\n'
-        'pcm.tw_monitor { type pulse device "customer_src" '
-        'hint { show on description "Monitor of softphone (test)" } }\n'
-    )
-    env = dict(os.environ)
-    env.update(
-        HOME=str(home),
-        PULSE_RUNTIME_PATH=str(runtime),
-        XDG_RUNTIME_DIR=str(runtime),
-        PULSE_SERVER=f"unix:{socket}",
-    )
-    server = subprocess.Popen(
-        ["pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--system=no"]
-        + ["-F", str(home / "default.pa"), "--log-target=stderr"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    ready = False
-    for _ in range(100):
-        if server.poll() is not None:
-            break
-        probe = subprocess.run(["pactl", "info"], env=env, capture_output=True, timeout=10)
-        if probe.returncode == 0:
-            ready = True
-            break
-        time.sleep(0.1)
-    if not ready:
-        server.kill()
-        why = (server.communicate(timeout=5)[1] or "").strip().splitlines()[-3:]
-        pytest.skip(f"PulseAudio server did not start: {' | '.join(why) or 'no output'}")
-    yield Pulse(env, home)
-    server.terminate()
-    try:
-        server.wait(10)
-    except subprocess.TimeoutExpired:
-        server.kill()
+    server = new_pulse(tmp_path_factory.mktemp("pulse"))
+    yield server
+    server.stop()
 
 
 def start_live(pulse: Pulse, log_dir: Path, *args: str) -> subprocess.Popen[str]:
@@ -591,3 +611,32 @@ def test_a_device_missing_at_start_is_one_line(tmp_path, monkeypatch, capsys):
     assert code == cli.EXIT_SOURCE and len(err) == 1, err
     assert "device 0 'USB call adapter': cannot open for capture (Device unavailable" in err[0]
     assert not list(tmp_path.glob("*.jsonl"))
+
+
+def test_live_survives_the_sound_server_going_away(tmp_path):
+    """The PulseAudio server stops mid-call and comes back 1.5 s later: the stream fails for
+    real inside PortAudio; capture reports it, reopens the device and the call carries on."""
+    pulse = new_pulse(tmp_path / "server")
+    live = None
+    try:
+        live = start_live(pulse, tmp_path / "calls", "--device", "pulse", "--channels", "1,2")
+        assert live.stdout is not None and "started" in live.stdout.readline()
+        time.sleep(1.0)
+        pulse.stop()
+        time.sleep(1.5)
+        assert pulse.start() is None
+        time.sleep(3.0)
+        live.send_signal(signal.SIGTERM)
+        out, err = live.communicate(timeout=60)
+    finally:
+        pulse.stop()
+        if live is not None and live.poll() is None:
+            live.kill()
+    assert live.returncode == 0, err
+    (log,) = call_logs(tmp_path / "calls")
+    events = [r["event"] for r in log if r["record"] == "device"]
+    assert events[0] == "lost" and events[-1] == "back", events
+    assert "device 0 'pulse': lost" in err and "device 0 'pulse': back" in err
+    cap = summary(log)["capture"]
+    assert cap["ended_by"] == "stop" and 1.0 < cap["lost_s"] < 5.0, cap
+    assert summary(log)["duration_s"] > 4.5
