@@ -386,3 +386,21 @@ def test_what_callers_say_is_shown_as_text_never_run(browser, logs, tmp_path):
     assert hostile in page.locator("#details").inner_text()
     page.close()
     assert errors == []
+
+
+def test_log_without_tracks_reports_alerts_over_an_empty_timeline(browser, logs, tmp_path):
+    # What `replay --no-tracks` writes: the same log without its track records.
+    lines = logs["yell"].read_text(encoding="utf-8").splitlines(keepends=True)
+    log = tmp_path / "no_tracks.jsonl"
+    log.write_text("".join(x for x in lines if '"record": "track"' not in x), encoding="utf-8")
+    out = tmp_path / "no_tracks.html"
+    r = run_cli("report", str(log), "-o", str(out))
+    assert r.returncode == 0 and "no track records" in r.stderr
+    data = page_data(out)
+    assert data["summary"]["talk_s"]["customer"] > 20  # the summary still has it all
+    assert not any(data["tracks"]["customer"]["speech"])
+    page, errors = open_page(browser, out)
+    assert page.locator("#markers .marker").count() == 1
+    assert page.locator("svg rect.speech").count() == 0
+    page.close()
+    assert errors == []
