@@ -82,7 +82,7 @@ class BleedSettings:
     """Audio per estimate, seconds."""
     step_s: float = 0.5
     """Stream time between estimates, seconds (a multiple of the 10 ms hop)."""
-    active_every: int = 2
+    active_every: int = 4
     """While cancelling, estimate only every this many steps."""
     min_customer_dbfs: float = -55.0
     """The customer window must be at least this loud (mean square, dBFS) to be used."""
@@ -95,7 +95,7 @@ class BleedSettings:
     """Correlation that switches cancelling on from one estimate alone."""
     rho_off: float = 0.2
     """Correlation below which a window counts against the bleed still being there."""
-    off_windows: int = 4
+    off_windows: int = 3
     """Consecutive unexplained windows that switch cancelling off."""
     agree_ms: float = 0.5
     """Two estimates agree when their delays differ by at most this, milliseconds."""
@@ -323,7 +323,8 @@ class BleedCanceller:
         # Row r of the views is the customer delayed by anchor + (PATH_TAPS - 1 - r).
         views = sliding_window_view(seg, w)
         cross = (views @ mic)[::-1].astype(np.float64)
-        auto = np.array([float(np.dot(seg[: seg.size - k], seg[k:])) for k in range(PATH_TAPS)])
+        # Autocorrelation at lags 0 .. PATH_TAPS - 1 over the window (one C loop).
+        auto = np.correlate(seg, seg[:w], "valid").astype(np.float64)
         if auto[0] <= 1e-12:
             return NOTHING
         auto[0] *= 1.0 + RIDGE
