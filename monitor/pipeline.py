@@ -118,13 +118,11 @@ class Pipeline:
         joined_c = HopFeatures.join([p[1] for p in self._pending])
         self._pending = [] if whole == n else [(joined_a.take(whole, n), joined_c.take(whole, n))]
         agent, customer = joined_a.take(0, whole), joined_c.take(0, whole)
-        for lo in range(0, whole, TICK_HOPS):
-            hi = min(lo + TICK_HOPS, whole)
-            part_a, part_c = agent.take(lo, hi), customer.take(lo, hi)
-            masks = self.guard.apply(part_a, part_c)
-            if self.cutter is not None:
-                self.cutter.add_mask("agent", part_a, masks[0])
-                self.cutter.add_mask("customer", part_c, masks[1])
+        # The guard judges tick by tick, all ticks of the block in one call.
+        masks = self.guard.apply(agent, customer, TICK_HOPS)
+        if self.cutter is not None:
+            self.cutter.add_mask("agent", agent, masks[0])
+            self.cutter.add_mask("customer", customer, masks[1])
         alerts = self.detector.push(agent, customer)
         if self.tracks is not None:
             baselines = {sp: v.baseline for sp, v in self.detector.voices.items()}
