@@ -71,6 +71,8 @@ def sounddevice() -> ModuleType:
         import sounddevice as sd
     except OSError as exc:
         raise LiveError(f"PortAudio is not available ({exc}); install libportaudio2") from None
+    except ImportError:
+        raise LiveError("the sounddevice package is missing (pip install sounddevice)") from None
     return sd
 
 
@@ -251,15 +253,20 @@ class Ring:
             self._written += keep
 
     def take(self) -> tuple[np.ndarray, int]:
-        """Everything buffered (frames, channels) and the frames lost right after it."""
+        """Everything buffered (frames, channels) and the frames lost right after it.
+
+        The copy is made outside the lock: the writer never touches frames that have not
+        been read yet, so the callback only ever waits for a few index updates.
+        """
         cap = self._buf.shape[0]
         with self._lock:
             n = self._written - self._read
             pos = self._read % cap
-            first = min(n, cap - pos)
-            out = np.concatenate([self._buf[pos : pos + first], self._buf[: n - first]])
-            self._read = self._written
             gap, self._gap = self._gap, 0
+        first = min(n, cap - pos)
+        out = np.concatenate([self._buf[pos : pos + first], self._buf[: n - first]])
+        with self._lock:
+            self._read += n
         return out, gap
 
 

@@ -640,3 +640,10 @@ def test_live_survives_the_sound_server_going_away(tmp_path):
     cap = summary(log)["capture"]
     assert cap["ended_by"] == "stop" and 1.0 < cap["lost_s"] < 5.0, cap
     assert summary(log)["duration_s"] > 4.5
+
+
+def test_devices_without_sounddevice_is_one_line(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "sounddevice", None)  # `import sounddevice` fails
+    assert cli.main(["devices"]) == cli.EXIT_SOURCE
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["tonewatch: error: the sounddevice package is missing (pip install sounddevice)"]
