@@ -117,20 +117,13 @@ def default_log_dir() -> Path:
 
 
 def routes_from(args: argparse.Namespace) -> list[Route]:
-    """The devices asked for on the command line.
+    """The devices asked for on the command line (--device, else --mic and --loopback).
 
     Raises:
-        LiveError: a device is missing, ambiguous or unusable, or the options clash.
+        LiveError: a device is missing, ambiguous or unusable.
     """
-    if args.device and (args.mic or args.loopback):
-        raise LiveError("give either --device (with --channels) or --mic and --loopback")
     if args.device:
         return one_device(find_device(args.device, "capture"), args.channels)
-    if not (args.mic and args.loopback):
-        raise LiveError(
-            "say where the call is heard: --mic DEV --loopback DEV, or --device DEV "
-            "--channels A,C (see `tonewatch devices`)"
-        )
     devices = list_devices()
     mic = find_device(args.mic, "mic", devices)
     loop = find_device(args.loopback, "loopback", devices)
@@ -436,6 +429,14 @@ def run(args: argparse.Namespace) -> int:
     if args.split_silence is not None and not 0 <= args.split_silence <= 3600:
         raise CliError(
             f"--split-silence must be in [0, 3600] seconds, got {args.split_silence}", EXIT_USAGE
+        )
+    if args.device and (args.mic or args.loopback):
+        raise CliError("give either --device (with --channels) or --mic and --loopback", EXIT_USAGE)
+    if not args.device and not (args.mic and args.loopback):
+        raise CliError(
+            "say where the call is heard: --mic DEV --loopback DEV, or --device DEV "
+            "--channels A,C (see `tonewatch devices`)",
+            EXIT_USAGE,
         )
     try:
         routes = routes_from(args)

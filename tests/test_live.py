@@ -392,27 +392,29 @@ def test_devices_lists_and_marks_loopback_sources(monkeypatch, capsys):
 
 
 @pytest.mark.parametrize(
-    ("args", "expect"),
+    ("args", "code", "expect"),
     [
-        (["--mic", "nosuch", "--loopback", "BlackHole"], "mic device 'nosuch': no such device"),
-        (["--device", "BlackHole", "--channels", "1,3"], "has 2 input channel(s)"),
-        (["--device", "Mic"], "has 1 input channel(s), --channels asks for channel 2"),
-        ([], "say where the call is heard"),
+        (["--mic", "nosuch", "--loopback", "BlackHole"], 3, "mic device 'nosuch': no such device"),
+        (["--device", "BlackHole", "--channels", "1,3"], 3, "has 2 input channel(s)"),
+        (["--device", "Mic"], 3, "has 1 input channel(s), --channels asks for channel 2"),
+        (["--mic", "l", "--loopback", "Black"], 3, "mic device 'l': matches several devices"),
+        ([], 2, "say where the call is heard"),
+        (["--device", "0", "--mic", "0"], 2, "give either --device"),
     ],
 )
-def test_bad_devices_get_one_clear_line(tmp_path, monkeypatch, capsys, args, expect):
+def test_bad_devices_get_one_clear_line(tmp_path, monkeypatch, capsys, args, code, expect):
     quiet = np.zeros((10, 2), np.float32)
     hw = FakeHardware(
         [FakeDevice("Built-in Mic", quiet[:, :1], 48000), FakeDevice("BlackHole 2ch", quiet, 48000)]
     )
     hw.install(monkeypatch)
     try:
-        code = cli.main(["live", "--no-transcribe", "--log-dir", str(tmp_path), *args])
+        got = cli.main(["live", "--no-transcribe", "--log-dir", str(tmp_path), *args])
     finally:
         hw.opened.set()
         hw.stop()
     err = capsys.readouterr().err.strip().splitlines()
-    assert code == cli.EXIT_SOURCE
+    assert got == code
     assert len(err) == 1 and expect in err[0], err
 
 
