@@ -258,7 +258,6 @@ class Daemon:
         self.split = threading.Event()
         self.log: CallLog | None = None
         self.display: Any = None
-        self.calls = 0
         self.ended_by = "stop"
         self._call = ""
         self._t = 0
@@ -388,7 +387,6 @@ class Daemon:
         finally:
             self.log = None
             log.close()
-        self.calls += 1
         summary = result.summary
         counts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items() if v) or "no alerts"
         line = (
