@@ -193,7 +193,8 @@ class FileSource:
                         continue
                     handle = self._plan[i][0]
                     last = chunk.shape[0] == 0 or self._done[id(handle)] >= handle.frames
-                    pending[i] = np.concatenate([pending[i], resamplers[i](chunk, last=last)])
+                    out = resamplers[i](chunk, last=last)
+                    pending[i] = np.concatenate([pending[i], out]) if pending[i].size else out
                     done[i] = last
                 n = min(p.shape[0] for p in pending)
                 if all(done):

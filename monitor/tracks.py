@@ -60,15 +60,18 @@ class TrackRecorder:
         if self.start is None:
             self.start = first.start
         n = first.n_hops - first.n_hops % STEP
-        for sp in SPEAKERS:
-            f = feats[sp]
-            level = f.momentary_db[STEP - 1 : n : STEP]
-            speech = f.speech[:n].reshape(-1, STEP).sum(axis=1) * 2 >= STEP
-            pitch = semitones(_nanmedian_rows(f.f0_hz[:n].reshape(-1, STEP)))
+        k = n // STEP
+        # Both speakers in one pass: rows [0, k) are the agent's points, [k, 2k) the customer's.
+        f0 = np.concatenate([feats[sp].f0_hz[:n] for sp in SPEAKERS]).reshape(-1, STEP)
+        pitch = semitones(_nanmedian_rows(f0)).tolist()
+        talk = np.concatenate([feats[sp].speech[:n] for sp in SPEAKERS]).reshape(-1, STEP)
+        speech = (talk.sum(axis=1) * 2 >= STEP).astype(int).tolist()
+        for i, sp in enumerate(SPEAKERS):
             s = self.series[sp]
-            s["level_db"] += [round(x, 1) for x in level.tolist()]
-            s["pitch_st"] += [None if p != p else round(p, 2) for p in pitch.tolist()]
-            s["speech"] += speech.astype(int).tolist()
+            level = feats[sp].momentary_db[STEP - 1 : n : STEP].tolist()
+            s["level_db"] += [round(x, 1) for x in level]
+            s["pitch_st"] += [None if p != p else round(p, 2) for p in pitch[i * k : (i + 1) * k]]
+            s["speech"] += speech[i * k : (i + 1) * k]
         while len(self.series["agent"]["level_db"]) >= self.points:
             out.append(self._record(baselines, self.points))
         return out
