@@ -619,6 +619,9 @@ class LiveSource:
                 continue
             for sp, chans in dev.route.take.items():
                 mono = data[:, chans[0]] if len(chans) == 1 else data[:, list(chans)].mean(axis=1)
+                # A glitching driver can hand over NaN or inf; one such sample would poison
+                # the analysis filters for the rest of the call.
+                mono = np.nan_to_num(mono, nan=0.0, posinf=0.0, neginf=0.0)
                 out = self._resamplers[sp](mono)
                 self._add(sp, out)
                 self._fill[sp] += int(gap * SAMPLE_RATE / dev.route.sample_rate)
