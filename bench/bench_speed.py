@@ -1,18 +1,22 @@
 """Speed and memory benchmark of the analysis path (not part of the test suite).
 
     python bench/bench_speed.py [--runs 3] [--quick] [--no-transcription] [--json PATH]
+                                [--block-s 1.0]
 
 Builds two-channel calls from the shipped fixture calls (`fixtures/*.flac`, concatenated
 and written to a temporary FLAC): 4 and 60 minutes at 16 kHz, and the 4-minute call at
-8 kHz (telephone rate, so the resampler is measured too). Each case runs in its own child
-process, so peak RSS (`ru_maxrss`) belongs to that case alone:
+8 kHz (telephone rate, so the resampler is measured too). They are read in 1 s blocks, as
+`tonewatch replay --fast` and `tonewatch batch` do; the 4-minute call is also run in 5 s
+blocks (same alerts, less cost per block). Each case runs in its own child process, so peak
+RSS (`ru_maxrss`) belongs to that case alone:
 
 - acoustic analysis (`--no-transcribe`): the real `run_call` over `FileSource` with an alert
   log written to a temporary directory, pinned to one core with OMP/OpenBLAS threads at 1.
   Speed is call seconds (two channels) per second of CPU time, and per second of wall time.
   One further run wraps the stage entry points with timers (thread CPU time, exclusive of
-  nested stages) to split the time: decode/resample, VAD, level, pitch, spectral balance,
-  crosstalk guard, rules, tracks, log writing. The wrapped run is not used for the speed.
+  nested stages) to split the time: decode/resample, headset bleed, VAD, level, pitch,
+  spectral balance, analysis glue (framing, momentary loudness), crosstalk guard, rules,
+  tracks, log writing, other (pipeline). The wrapped run is not used for the speed.
 - with transcription (the default model, as `tonewatch replay --fast`): the 4-minute call on
   two cores; wall-clock speed, CPU time of the whole process and Whisper's own figures.
 - references on the same 4-minute audio, one core: librosa's `yin` and `pyin` with the same
@@ -42,6 +46,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 CALLS = ("calm_call", "customer_yelling", "agent_matching", "gain_step", "agent_barge_in")
+BIG_BLOCK_S = 5.0
+"""A further case reads the 4-minute call in blocks this long: the analysis gives the same
+alerts for any block size, and longer blocks cost less per block."""
 THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
 
 # Stage entry points timed in the instrumented run: (stage, module, class, method).
@@ -177,7 +184,7 @@ class StageTimer:
         self._undo = []
 
 
-def run_once(audio: Path, transcribe: bool) -> dict[str, Any]:
+def run_once(audio: Path, transcribe: bool, block_s: float = 1.0) -> dict[str, Any]:
     """One call through `run_call`, as `tonewatch replay --fast [--no-transcribe]` runs it."""
     from alerts.log import AlertLog
     from audio.sources import FileSource
@@ -201,7 +208,7 @@ def run_once(audio: Path, transcribe: bool) -> dict[str, Any]:
             cfg=cfg, call="bench", log=log, source=str(audio), worker=worker, spotter=spotter
         )
         cpu0, wall0 = time.process_time(), time.perf_counter()
-        result = run_call(FileSource(audio, block_s=1.0), setup)
+        result = run_call(FileSource(audio, block_s=block_s), setup)
         cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
         log.close()
         log_bytes = (Path(tmp) / "bench.jsonl").stat().st_size
@@ -216,20 +223,21 @@ def run_once(audio: Path, transcribe: bool) -> dict[str, Any]:
     }
 
 
-def child_acoustic(audio: Path, runs: int) -> dict[str, Any]:
+def child_acoustic(audio: Path, runs: int, block_s: float) -> dict[str, Any]:
     cores = pin(1)
-    run_once(audio, False)  # warm-up: imports, caches
-    results = [run_once(audio, False) for _ in range(runs)]
+    run_once(audio, False, block_s)  # warm-up: imports, caches
+    results = [run_once(audio, False, block_s) for _ in range(runs)]
     timer = StageTimer()
     timer.install()
     t0 = time.thread_time()
-    run_once(audio, False)
+    run_once(audio, False, block_s)
     total = time.thread_time() - t0
     timer.remove()
     stages = dict(timer.totals)
     stages["other"] = max(0.0, total - sum(stages.values()))
     return {
         "cores": cores,
+        "block_s": block_s,
         "duration_s": results[0]["duration_s"],
         "alerts": results[0]["alerts"],
         "log_bytes": results[0]["log_bytes"],
@@ -331,7 +339,7 @@ def child_reference(audio: Path, runs: int, pyin_s: float) -> dict[str, Any]:
 def child_main(args: argparse.Namespace) -> None:
     audio = Path(args.audio)
     if args.child == "acoustic":
-        out = child_acoustic(audio, args.runs)
+        out = child_acoustic(audio, args.runs, args.block_s)
     elif args.child == "transcribe":
         out = child_transcribe(audio, args.runs)
     else:
@@ -342,11 +350,13 @@ def child_main(args: argparse.Namespace) -> None:
 # -- parent: build, spawn, print ---------------------------------------------------------
 
 
-def spawn(kind: str, audio: Path, runs: int, pyin_s: float = 60.0) -> dict[str, Any]:
+def spawn(
+    kind: str, audio: Path, runs: int, pyin_s: float = 60.0, block_s: float = 1.0
+) -> dict[str, Any]:
     env = dict(os.environ)
     env.update({v: "1" for v in THREAD_VARS})
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", kind, "--audio", str(audio)]
-    cmd += ["--runs", str(runs), "--pyin-s", str(pyin_s)]
+    cmd += ["--runs", str(runs), "--pyin-s", str(pyin_s), "--block-s", str(block_s)]
     print(f"  running {kind} on {audio.name} ...", file=sys.stderr, flush=True)
     proc = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
@@ -380,7 +390,7 @@ def report(res: dict[str, Any], runs: int) -> str:
     lines = [f"tonewatch speed benchmark ({machine()})", f"medians of {runs} run(s)", ""]
     acoustic = res["acoustic"]
     names = list(acoustic)
-    width = 16
+    width = 20
     lines.append(
         "acoustic analysis, --no-transcribe, 1 core".ljust(44)
         + "".join(n.rjust(width) for n in names)
@@ -390,6 +400,7 @@ def report(res: dict[str, Any], runs: int) -> str:
         lines.append(f"  {label}".ljust(44) + "".join(fn(acoustic[n]).rjust(width) for n in names))
 
     row("call length (s)", lambda r: f"{r['duration_s']:.0f}")
+    row("block (s)", lambda r: f"{r.get('block_s', 1.0):g}")
     row("CPU time (s)", lambda r: f"{r['cpu_s']:.2f}")
     row("speed per core (call s / CPU s)", lambda r: speed(r["duration_s"], r["cpu_s"]))
     row("wall time (s)", lambda r: f"{r['wall_s']:.2f}")
@@ -406,8 +417,13 @@ def report(res: dict[str, Any], runs: int) -> str:
             return f"{s * 3600 / r['duration_s']:.2f} ({100 * s / total:.0f}%)"
 
         row(f"  {stage}", cell)
+    base, long = acoustic[names[0]], acoustic[names[1]]
+    lines.append(
+        f"  memory with call length: peak RSS {base['peak_rss_mb']:.0f} MB ({names[0]}) -> "
+        f"{long['peak_rss_mb']:.0f} MB ({names[1]}), "
+        f"{long['peak_rss_mb'] - base['peak_rss_mb']:+.0f} MB"
+    )
     ref = res["reference"]
-    base = acoustic[names[0]]
     lines += ["", f"references on the same audio ({ref['duration_s']:.0f} s call), 1 core"]
     ours = base["duration_s"] / base["cpu_s"]
     for label, call_s, cpu in (
@@ -454,6 +470,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--audio", help=argparse.SUPPRESS)
     p.add_argument("--pyin-s", type=float, default=60.0, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--block-s",
+        type=float,
+        default=1.0,
+        help="seconds per block (1.0, as `tonewatch replay --fast` and batch read files)",
+    )
     args = p.parse_args(argv)
     if args.child:
         child_main(args)
@@ -467,12 +489,13 @@ def main(argv: list[str] | None = None) -> int:
         short = build_call(d / "call_4min.flac", 240)
         long = build_call(d / f"call_{long_min}min.flac", long_min * 60)
         short8k = build_call(d / "call_4min_8k.flac", 240, rate=8000)
-        for label, audio in (
-            ("4 min", short),
-            (f"{long_min} min", long),
-            ("4 min @ 8 kHz", short8k),
+        for label, audio, block_s in (
+            ("4 min", short, args.block_s),
+            (f"{long_min} min", long, args.block_s),
+            ("4 min @ 8 kHz", short8k, args.block_s),
+            (f"4 min, {BIG_BLOCK_S:g} s blocks", short, BIG_BLOCK_S),
         ):
-            res["acoustic"][label] = spawn("acoustic", audio, runs)
+            res["acoustic"][label] = spawn("acoustic", audio, runs, block_s=block_s)
         res["reference"] = spawn("reference", short, runs, pyin_s=30.0 if args.quick else 60.0)
         if not args.no_transcription:
             speech = build_call(d / "call_1min.flac", 60) if args.quick else short
