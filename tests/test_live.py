@@ -105,6 +105,7 @@ class FakeDevice:
     unplugged: list[tuple[float, float]] = field(default_factory=list)
     overflows: list[float] = field(default_factory=list)
     glitches: list[float] = field(default_factory=list)
+    stalls: list[tuple[float, float]] = field(default_factory=list)
     pos: float = 0.0
     stream: FakeStream | None = None
 
@@ -210,6 +211,8 @@ class FakeHardware:
             s.active = False
             s.finished()
             return
+        if any(a <= self.t < b for a, b in dev.stalls):
+            return  # the stream stays open but no callbacks come (a hung driver)
         overflow = any(self.t - step < t <= self.t for t in dev.overflows)
         if overflow:
             start += (stop - start) // 2  # the hardware lost half of this stretch
@@ -287,17 +290,21 @@ def test_two_devices_one_running_fast_stay_aligned(tmp_path, monkeypatch):
 
 
 def test_lost_device_comes_back_in_the_same_call(tmp_path, monkeypatch):
-    """Unplugged for 3 s mid-call, with an overflow and a burst of NaN samples before: one
-    log, baselines kept, the analysis unharmed."""
+    """Unplugged for 3 s mid-call, with an overflow and a burst of NaN samples before and a
+    hung driver after: one log, baselines kept, the analysis unharmed."""
     call = fixture(YELL)
     dev = FakeDevice("USB call adapter", at_rate(call, 48000), 48000)
     dev.unplugged = [(30.0, 33.0)]
     dev.overflows = [12.0]
     dev.glitches = [20.0]
+    dev.stalls = [(50.0, 56.0)]  # later a hung driver: open, but silent for 6 s
     hw = FakeHardware([dev])
+    config = live_config(tmp_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        code, out, err = run_live(hw, monkeypatch, tmp_path, "--device", "call adapter")
+        code, out, err = run_live(
+            hw, monkeypatch, tmp_path, "--device", "call adapter", "--config", str(config)
+        )
     assert code == 0, err
     # The NaN burst never reached the analysis (numpy warns on NaN arithmetic and casts).
     assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
@@ -308,6 +315,9 @@ def test_lost_device_comes_back_in_the_same_call(tmp_path, monkeypatch):
     events = [(r["event"], r["device"]) for r in log if r["record"] == "device"]
     assert ("lost", "0 'USB call adapter'") in events and ("back", "0 'USB call adapter'") in events
     assert ("overflow", "0 'USB call adapter'") in events
+    details = [r["detail"] for r in log if r["record"] == "device" and r["event"] == "lost"]
+    assert details[0] == "the stream stopped" and details[1].startswith("no audio for"), details
+    assert events[-1][0] == "back"
     assert "lost" in err and "back" in err
     s = summary(log)
     assert s["capture"]["overflows"] == 1 and s["capture"]["lost_s"] > 0
