@@ -393,4 +393,5 @@ class BleedCanceller:
         self.delay = float(np.median([e.delay for e in self.accepted]))
         self.gain = float(np.median([e.gain for e in self.accepted]))
         self.rho = float(np.median([e.rho for e in self.accepted]))
-        self.taps = np.median([e.taps for e in self.accepted if e.taps is not None], axis=0)
+        fits = [e.taps for e in self.accepted if e.taps is not None]
+        self.taps = np.median(fits, axis=0).astype(np.float32)
