@@ -305,3 +305,9 @@ def test_cli_on_an_existing_scheduler_with_pairs_and_an_orphan(client, tmp_path,
     ]
     assert finished_summary(log_path(out, "c1")) is not None
     assert rows["c2"]["status"] == "error" and not log_path(out, "c2").exists()
+
+
+def test_local_workers_keep_glibc_adaptive_malloc(client):
+    """Dask's MALLOC_TRIM_THRESHOLD_ makes the analysis ~1.6x slower; the batch unsets it."""
+    found = client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    assert len(found) == 2 and set(found.values()) == {None}
