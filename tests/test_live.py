@@ -243,8 +243,10 @@ def fixture(path: Path, start_s: float = 0.0, end_s: float | None = None) -> np.
 
 
 def live_config(tmp_path: Path, **extra: float) -> Path:
-    lines = ["[live]", "stall_s = 0.5", "reopen_s = 0.05"]
-    lines += [f"{k} = {v}" for k, v in extra.items()]
+    """Settings for fake hardware running 8x real time: a long ring (a busy test machine
+    may starve the reader for a moment), quick stall detection and reopening."""
+    values = {"ring_s": 30.0, "stall_s": 0.5, "reopen_s": 0.05, **extra}
+    lines = ["[live]"] + [f"{k} = {v}" for k, v in values.items()]
     path = tmp_path / "live.toml"
     path.write_text("\n".join(lines) + "\n")
     return path
@@ -272,8 +274,9 @@ def test_two_devices_one_running_fast_stay_aligned(tmp_path, monkeypatch):
     mic = FakeDevice("USB headset mic", at_rate(call[:, :1], 48000 * 1.003), 48000, clock=1.003)
     loop = FakeDevice("Monitor of softphone", at_rate(np.repeat(call[:, 1:], 2, 1), 44100), 44100)
     hw = FakeHardware([mic, loop])
+    config = str(live_config(tmp_path))
     code, out, err = run_live(
-        hw, monkeypatch, tmp_path, "--mic", "headset", "--loopback", "softphone"
+        hw, monkeypatch, tmp_path, "--mic", "headset", "--loopback", "softphone", "--config", config
     )
     assert code == 0, err
     (log,) = call_logs(tmp_path / "calls")
@@ -281,6 +284,7 @@ def test_two_devices_one_running_fast_stay_aligned(tmp_path, monkeypatch):
     # Uncorrected, the mic would end up 0.3 % x 62 s = 187 ms ahead of the customer.
     assert 2000 < cap["drift_ppm"] < 4000, cap
     assert 150 < cap["corrected_ms"]["agent"] < 230 and cap["corrected_ms"]["customer"] == 0
+    assert cap["ring_dropped_s"] == 0 and cap["lost_s"] == 0, cap
     assert abs(cap["skew_ms"]) < 20 and cap["max_skew_ms"] < 40, cap
     assert cap["ended_by"] == "stop" and summary(log)["status"] == "complete"
     kinds = [(a["speaker"], a["kind"]) for a in alerts(log)]
@@ -297,9 +301,9 @@ def test_lost_device_comes_back_in_the_same_call(tmp_path, monkeypatch):
     dev.unplugged = [(30.0, 33.0)]
     dev.overflows = [12.0]
     dev.glitches = [20.0]
-    dev.stalls = [(50.0, 56.0)]  # later a hung driver: open, but silent for 6 s
+    dev.stalls = [(48.0, 58.0)]  # later a hung driver: open, but silent for 10 s
     hw = FakeHardware([dev])
-    config = live_config(tmp_path)
+    config = live_config(tmp_path, stall_s=0.8)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         code, out, err = run_live(
@@ -316,7 +320,8 @@ def test_lost_device_comes_back_in_the_same_call(tmp_path, monkeypatch):
     assert ("lost", "0 'USB call adapter'") in events and ("back", "0 'USB call adapter'") in events
     assert ("overflow", "0 'USB call adapter'") in events
     details = [r["detail"] for r in log if r["record"] == "device" and r["event"] == "lost"]
-    assert details[0] == "the stream stopped" and details[1].startswith("no audio for"), details
+    assert "the stream stopped" in details, details
+    assert any(d.startswith("no audio for") for d in details), details
     assert events[-1][0] == "back"
     assert "lost" in err and "back" in err
     s = summary(log)
