@@ -12,13 +12,10 @@ import contextlib
 import sys
 import uuid
 from collections.abc import Iterable
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from alerts.cues import CueMatcher, load_cues
 from alerts.log import AlertLog, LogError
 from alerts.model import Alert, TranscriptRecord
-from audio.sources import FileSource, SourceError, paced
-from audio.types import Block
 from monitor.config import (
     Config,
     ConfigError,
@@ -27,9 +24,14 @@ from monitor.config import (
     transcriber_settings,
     with_overrides,
 )
-from monitor.pipeline import Record
-from monitor.session import CallSetup, run_call
-from monitor.speech import PhraseSpotter
+
+if TYPE_CHECKING:
+    from audio.sources import FileSource
+    from audio.types import Block
+    from monitor.pipeline import Record
+
+# The analysis stack (numpy, scipy, soxr, webrtcvad) is imported by the commands that run
+# it, so `review`, `report`, `devices` and `--help` start quickly.
 
 EXIT_USAGE, EXIT_SOURCE, EXIT_LOG = 2, 3, 4
 
@@ -180,6 +182,8 @@ def _load(args: argparse.Namespace) -> Config:
 
 
 def _source(args: argparse.Namespace, cfg: Config) -> FileSource:
+    from audio.sources import FileSource, SourceError
+
     block_s = 1.0 if args.fast else 0.1
     if args.call and (args.agent or args.customer):
         raise CliError("give either CALL or --agent/--customer, not both", EXIT_USAGE)
@@ -194,6 +198,9 @@ def _source(args: argparse.Namespace, cfg: Config) -> FileSource:
 
 
 def replay(args: argparse.Namespace, out: TextIO) -> int:
+    from audio.sources import paced
+    from monitor.session import CallSetup, run_call
+
     cfg = _load(args)
     if args.play and args.fast:
         raise CliError("--play needs real-time pace: leave out --fast", EXIT_USAGE)
@@ -283,6 +290,9 @@ def _player(source: FileSource) -> Any:
 
 def _speech(args: argparse.Namespace, cfg: Config, call: str) -> tuple[Any, Any, str | None]:
     """The transcription worker and phrase spotter, or (None, None, why not)."""
+    from alerts.cues import CueMatcher, load_cues
+    from monitor.speech import PhraseSpotter
+
     table = cfg.extra.get("transcription", {})
     if args.no_transcribe or not table.get("enabled", True):
         return None, None, None
