@@ -1,6 +1,9 @@
-"""The tonewatch program: command line, settings, pipeline wiring and (later) the daemon.
+"""The tonewatch program: command line, settings, pipeline wiring, daemon and QA tools.
 
-Owns: `cli` (argparse, exit codes, terminal output), `config` (TOML settings turned into
-the frozen settings of `audio` and `alerts`, validated in one place), and `pipeline` (the
-one driver that runs the same analysis on live and recorded audio).
+Owns: `cli` (argparse, exit codes, terminal lines) and its subcommands `daemon` (`live`),
+`devices`, `report`, `review` and `batch`; `config` (TOML settings turned into the frozen
+settings of `audio` and `alerts`, validated in one place); `pipeline` and `session` (the one
+driver and call loop that run the same analysis on live and recorded audio); `speech`
+(snippets to transcripts to phrase alerts); `tracks`; `calllog` (a log split into calls);
+and `view` (the agent's terminal view).
 """
