@@ -29,7 +29,7 @@ CHANNELS = {"left": 0, "right": 1}
 READ_AHEAD_S = 8.0
 """Files are decoded this many seconds at a time, whatever the block size: every
 libsndfile read through soundfile costs a seek (a FLAC decoder restart), so 1 s reads
-spent about a third of the decoding time on it. Blocks are still delivered one by one."""
+spent about a quarter of the decoding time on it. Blocks are still delivered one by one."""
 
 
 def _open(path: Path) -> sf.SoundFile:
