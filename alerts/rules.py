@@ -190,7 +190,11 @@ class VoiceTracker:
     def add(self, feats: HopFeatures, lo: int, hi: int, overlap: np.ndarray) -> int:
         """Take the voiced hops in [lo, hi) of `feats`; returns how many were added."""
         speech = feats.speech[lo:hi]
-        rises = np.flatnonzero(speech & ~np.r_[self._speaking, speech[:-1]])
+        before = np.empty_like(speech)
+        if speech.size:
+            before[0] = self._speaking
+            before[1:] = speech[:-1]
+        rises = np.flatnonzero(speech & ~before)
         if rises.size:
             self.spurt_start = feats.start + (lo + int(rises[-1])) * HOP
         if speech.size:
