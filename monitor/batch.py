@@ -40,6 +40,7 @@ from alerts.model import KINDS, now_iso
 from audio.sources import FileSource, SourceError
 from audio.transcribe import TranscriberSettings, one_line
 from monitor.batch_inputs import CallJob, InputError, Orphan, discover
+from monitor.cli import OFFLINE_BLOCK_S
 from monitor.config import Config, ConfigError, load_config, transcriber_settings, with_overrides
 from monitor.session import CallSetup, run_call
 
@@ -160,8 +161,10 @@ def _from_summary(summary: dict[str, Any]) -> dict[str, Any]:
 
 def _open_source(job: CallJob, cfg: Config) -> FileSource:
     if job.paired:
-        return FileSource(agent_path=job.paths[0], customer_path=job.paths[1], block_s=1.0)
-    return FileSource(job.paths[0], agent_channel=cfg.call.agent_channel, block_s=1.0)
+        return FileSource(
+            agent_path=job.paths[0], customer_path=job.paths[1], block_s=OFFLINE_BLOCK_S
+        )
+    return FileSource(job.paths[0], agent_channel=cfg.call.agent_channel, block_s=OFFLINE_BLOCK_S)
 
 
 def _speech(opts: BatchOptions, call: str) -> tuple[Any, Any]:
