@@ -1,13 +1,14 @@
 """Speed and memory benchmark of the analysis path (not part of the test suite).
 
     python bench/bench_speed.py [--runs 3] [--quick] [--no-transcription] [--json PATH]
-                                [--block-s 1.0]
+                                [--block-s 5.0]
 
 Builds two-channel calls from the shipped fixture calls (`fixtures/*.flac`, concatenated
 and written to a temporary FLAC): 4 and 60 minutes at 16 kHz, and the 4-minute call at
-8 kHz (telephone rate, so the resampler is measured too). They are read in 1 s blocks, as
-`tonewatch replay --fast` and `tonewatch batch` do; the 4-minute call is also run in 5 s
-blocks (same alerts, less cost per block). Each case runs in its own child process, so peak
+8 kHz (telephone rate, so the resampler is measured too). They are read in 5 s blocks, as
+`tonewatch replay --fast` and `tonewatch batch` do (`--block-s 1` for the 1 s blocks of
+earlier versions); the 4-minute call is also run in 5 s blocks as a fixed point of
+comparison. Each case runs in its own child process, so peak
 RSS (`ru_maxrss`) belongs to that case alone:
 
 - acoustic analysis (`--no-transcribe`): the real `run_call` over `FileSource` with an alert
@@ -473,8 +474,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--block-s",
         type=float,
-        default=1.0,
-        help="seconds per block (1.0, as `tonewatch replay --fast` and batch read files)",
+        default=5.0,
+        help="seconds per block (5.0, as `tonewatch replay --fast` and batch read files)",
     )
     args = p.parse_args(argv)
     if args.child:
