@@ -307,12 +307,13 @@ class PlaybackError(Exception):
 
 
 def _sounddevice() -> ModuleType:
-    """sounddevice, imported on first use (it loads PortAudio)."""
+    """sounddevice, through the one module that imports it (audio.live)."""
+    from audio.live import LiveError, sounddevice
+
     try:
-        import sounddevice
-    except OSError as exc:
-        raise PlaybackError(f"PortAudio is not available ({exc})") from None
-    return sounddevice
+        return sounddevice()
+    except LiveError as exc:
+        raise PlaybackError(str(exc)) from None
 
 
 class Player:
