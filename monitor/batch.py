@@ -40,7 +40,7 @@ from alerts.model import KINDS, now_iso
 from audio.sources import FileSource, SourceError
 from audio.transcribe import TranscriberSettings, one_line
 from monitor.batch_inputs import CallJob, InputError, Orphan, discover
-from monitor.cli import OFFLINE_BLOCK_S
+from monitor.cli import OFFLINE_BLOCK_S, add_transcription_options
 from monitor.config import Config, ConfigError, load_config, transcriber_settings, with_overrides
 from monitor.session import CallSetup, run_call
 
@@ -475,26 +475,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="worker processes of the local cluster (default: one per core)",
     )
     p.add_argument("--force", action="store_true", help="redo calls whose log is complete")
-    p.add_argument("--no-transcribe", action="store_true", help="acoustic alerts only")
-    p.add_argument(
-        "--model",
-        metavar="NAME_OR_PATH",
-        help="Whisper model folder or local faster-whisper name (default: the embedded tiny.en)",
-    )
-    p.add_argument("--device", metavar="DEV", help="cpu | cuda | auto (default: cpu)")
-    p.add_argument("--compute-type", metavar="TYPE", help="CTranslate2 type (default: int8)")
-    p.add_argument("--language", metavar="CODE", help="spoken language (default: en)")
-    redact = p.add_mutually_exclusive_group()
-    redact.add_argument(
-        "--redact",
-        dest="redact",
-        action="store_true",
-        default=None,
-        help="mask digit runs in logged text (default)",
-    )
-    redact.add_argument(
-        "--no-redact", dest="redact", action="store_false", help="log transcripts unmasked"
-    )
+    add_transcription_options(p)
     p.add_argument("--agent-name", metavar="NAME", help="agent identity stored in every record")
     p.add_argument("--no-tracks", action="store_true", help="leave the 10 Hz tracks out of logs")
     p.add_argument("--config", metavar="TOML", help="settings file (see `tonewatch config`)")

@@ -67,6 +67,38 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="TOML", help="settings file (see `tonewatch config`)")
 
 
+def add_transcription_options(
+    p: argparse.ArgumentParser | argparse._ArgumentGroup, device_option: str = "--device"
+) -> None:
+    """The transcription options shared by replay, live and batch.
+
+    `live` names the model's device `--whisper-device`, as `--device` is its sound device.
+    """
+    p.add_argument(
+        "--no-transcribe", action="store_true", help="acoustic alerts only, no transcription"
+    )
+    p.add_argument(
+        "--model",
+        metavar="NAME_OR_PATH",
+        help="Whisper model: a CTranslate2 folder or a faster-whisper name already on this "
+        "machine (default: the embedded tiny.en)",
+    )
+    p.add_argument(device_option, metavar="DEV", help="cpu | cuda | auto (default: cpu)")
+    p.add_argument("--compute-type", metavar="TYPE", help="CTranslate2 type (default: int8)")
+    p.add_argument("--language", metavar="CODE", help="spoken language (default: en)")
+    redact = p.add_mutually_exclusive_group()
+    redact.add_argument(
+        "--redact",
+        dest="redact",
+        action="store_true",
+        default=None,
+        help="mask digit runs (card, account numbers) in logged text (default)",
+    )
+    redact.add_argument(
+        "--no-redact", dest="redact", action="store_false", help="log transcripts unmasked"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tonewatch",
@@ -92,29 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument(
         "--fast", action="store_true", help="run as fast as possible instead of real-time pace"
     )
-    rp.add_argument(
-        "--no-transcribe", action="store_true", help="acoustic alerts only, no transcription"
-    )
-    rp.add_argument(
-        "--model",
-        metavar="NAME_OR_PATH",
-        help="Whisper model: a CTranslate2 folder or a faster-whisper name already on this "
-        "machine (default: the embedded tiny.en)",
-    )
-    rp.add_argument("--device", metavar="DEV", help="cpu | cuda | auto (default: cpu)")
-    rp.add_argument("--compute-type", metavar="TYPE", help="CTranslate2 type (default: int8)")
-    rp.add_argument("--language", metavar="CODE", help="spoken language (default: en)")
-    redact = rp.add_mutually_exclusive_group()
-    redact.add_argument(
-        "--redact",
-        dest="redact",
-        action="store_true",
-        default=None,
-        help="mask digit runs (card, account numbers) in logged text (default)",
-    )
-    redact.add_argument(
-        "--no-redact", dest="redact", action="store_false", help="log transcripts unmasked"
-    )
+    add_transcription_options(rp)
     rp.add_argument("--call-id", metavar="ID", help="call id in every record (default: random)")
     rp.add_argument("--agent-name", metavar="NAME", help="agent identity stored in every record")
     rp.add_argument("--quiet", action="store_true", help="print only the summary line")

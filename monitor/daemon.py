@@ -40,7 +40,15 @@ from audio.live import (
     two_devices,
 )
 from audio.types import SAMPLE_RATE, Block, seconds
-from monitor.cli import EXIT_LOG, EXIT_SOURCE, EXIT_USAGE, CliError, _load, format_record
+from monitor.cli import (
+    EXIT_LOG,
+    EXIT_SOURCE,
+    EXIT_USAGE,
+    CliError,
+    _load,
+    add_transcription_options,
+    format_record,
+)
 from monitor.config import Config, transcriber_settings
 from monitor.pipeline import Record
 from monitor.session import CallSetup, run_call
@@ -84,24 +92,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--no-tracks", action="store_true", help="leave the 10 Hz track records out of the logs"
     )
     speech = p.add_argument_group("transcription (as in replay)")
-    speech.add_argument("--no-transcribe", action="store_true", help="acoustic alerts only")
-    speech.add_argument("--model", metavar="NAME_OR_PATH", help="Whisper model folder or name")
-    speech.add_argument(
-        "--whisper-device", metavar="DEV", help="cpu | cuda | auto for the model (default: cpu)"
-    )
-    speech.add_argument("--compute-type", metavar="TYPE", help="CTranslate2 type (default: int8)")
-    speech.add_argument("--language", metavar="CODE", help="spoken language (default: en)")
-    redact = speech.add_mutually_exclusive_group()
-    redact.add_argument(
-        "--redact",
-        dest="redact",
-        action="store_true",
-        default=None,
-        help="mask digit runs (card, account numbers) in logged text (default)",
-    )
-    redact.add_argument(
-        "--no-redact", dest="redact", action="store_false", help="log transcripts unmasked"
-    )
+    add_transcription_options(speech, device_option="--whisper-device")
     p.add_argument("--config", metavar="TOML", help="settings file (see `tonewatch config`)")
 
 
