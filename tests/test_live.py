@@ -666,7 +666,8 @@ def test_live_survives_the_sound_server_going_away(tmp_path):
     assert "device 0 'pulse': lost" in err and "device 0 'pulse': back" in err
     cap = summary(log)["capture"]
     assert cap["ended_by"] == "stop" and 1.0 < cap["lost_s"] < 5.0, cap
-    assert summary(log)["duration_s"] > 4.5
+    # 5.5 s of wall time passed between start and stop; a loaded machine starts late.
+    assert summary(log)["duration_s"] > 4.0
 
 
 def test_devices_without_sounddevice_is_one_line(monkeypatch, capsys):

@@ -28,8 +28,10 @@ def folder(tmp_path_factory) -> Path:
     shutil.copy(logs["barge"], root / "barge.jsonl")
     shutil.copy(logs["calm"], root / "calm.jsonl")
     shutil.copy(logs["match"], root / "week2" / "match.jsonl")
-    text = logs["yell"].read_bytes()
-    (root / "crashed.jsonl").write_bytes(text[: int(len(text) * 0.6)])  # cut inside a line
+    # The crash cuts the yell call inside the line of its first alert.
+    lines = logs["yell"].read_bytes().splitlines(keepends=True)
+    first = next(i for i, line in enumerate(lines) if line.startswith(b'{"record": "alert"'))
+    (root / "crashed.jsonl").write_bytes(b"".join(lines[:first]) + lines[first][:40])
     (root / "two.jsonl").write_bytes(logs["yell"].read_bytes() + logs["calm"].read_bytes())
     shutil.copy(FIXTURES / "calm_call.flac", root / "audio.jsonl")  # binary, not a log
     (root / "notes.jsonl").write_text('{"hello": 1}\n["x"]\n', encoding="utf-8")
