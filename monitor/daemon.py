@@ -56,6 +56,9 @@ from monitor.speech import PhraseSpotter
 
 PREROLL_BLOCKS = 5
 """Blocks kept while waiting for a call to start, so its first words are not cut."""
+MAX_FAILED_CALLS = 3
+"""Calls in a row that may fail with an internal error before the daemon gives up."""
+EXIT_INTERNAL = 1
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -305,11 +308,29 @@ class Daemon:
         with open_display(self.args) as display:
             self.display = display
             display.status(f"listening; calls are logged in {self.log_dir}")
+            failures = 0
             while not self.stopping:
                 preroll = self._wait_for_sound() if self.auto else []
                 if self.stopping:
                     break
-                self._one_call(preroll)
+                try:
+                    self._one_call(preroll)
+                    failures = 0
+                except CliError:
+                    raise
+                except Exception as exc:  # a fault in the analysis: keep monitoring
+                    failures += 1
+                    print(
+                        f"tonewatch: error: call {self._call} stopped by an internal error "
+                        f"({type(exc).__name__}: {exc}); its log keeps what was reported",
+                        file=sys.stderr,
+                        flush=True,
+                    )
+                    if failures >= MAX_FAILED_CALLS:
+                        raise CliError(
+                            f"{failures} calls in a row failed; stopping", EXIT_INTERNAL
+                        ) from None
+                    display.status("starting a new call after an internal error")
         return 0
 
     def _wait_for_sound(self) -> list[Block]:

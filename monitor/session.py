@@ -9,6 +9,7 @@ raised again, so nothing already reported is lost. Runs on the caller's thread.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,7 +18,7 @@ from typing import Any
 from alerts.log import AlertLog
 from alerts.model import now_iso
 from audio.sources import SourceError
-from audio.types import Block
+from audio.types import SAMPLE_RATE, Block
 from monitor.config import Config, as_dict
 from monitor.pipeline import Pipeline, Record
 
@@ -106,6 +107,11 @@ def run_call(blocks: Iterable[Block], setup: CallSetup) -> CallResult:
                 setup.on_block(block, pipe)
     except SourceError as exc:
         error = str(exc)
+    except Exception as exc:
+        # A fault in the analysis itself: the log still ends with a summary saying so
+        # (everything reported before stays), then the caller decides what comes next.
+        _close_after_fault(setup, pipe, f"internal error: {type(exc).__name__}: {exc}", stamp)
+        raise
     emit(pipe.finish())
     summary = pipe.summary()
     summary.update(stamp)
@@ -117,3 +123,23 @@ def run_call(blocks: Iterable[Block], setup: CallSetup) -> CallResult:
     if log is not None:
         log.write(summary)
     return CallResult(summary, error, count)
+
+
+def _close_after_fault(setup: CallSetup, pipe: Pipeline, error: str, stamp: dict[str, Any]) -> None:
+    """Best effort after an internal fault: stop the worker, write an error summary."""
+    if setup.worker is not None:
+        with contextlib.suppress(Exception):
+            setup.worker.close(timeout=0)
+    if setup.log is None:
+        return
+    with contextlib.suppress(Exception):
+        setup.log.write(
+            {
+                "record": "call_summary",
+                **stamp,
+                "duration_s": round(pipe.n_samples / SAMPLE_RATE, 3),
+                "at": now_iso(),
+                "status": "error",
+                "error": error,
+            }
+        )

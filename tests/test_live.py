@@ -360,6 +360,38 @@ def test_calls_split_on_silence_and_on_sigusr1(tmp_path, monkeypatch):
     assert all(n.endswith(f"_{log[0]['call']}.jsonl") for n, log in zip(names, logs, strict=True))
 
 
+def test_a_fault_in_the_analysis_ends_only_that_call(tmp_path, monkeypatch):
+    """The analysis raises once in the middle of call 1: that log ends with an error
+    summary after what it had reported, one line says so, and monitoring goes on."""
+    from monitor.pipeline import Pipeline
+
+    speech = fixture(CALM, 0.0, 8.0)
+    audio = np.concatenate([speech, speech])
+    dev = FakeDevice("Call mixer", at_rate(audio, 44100), 44100)
+    hw = FakeHardware([dev])
+    real_push = Pipeline.push
+    pushed = {"n": 0}
+
+    def faulty_push(self, block):
+        pushed["n"] += 1
+        if pushed["n"] == 65:  # ~6.5 s into the first call (after its first track record)
+            raise ZeroDivisionError("a bug")
+        return real_push(self, block)
+
+    monkeypatch.setattr(Pipeline, "push", faulty_push)
+    code, out, err = run_live(hw, monkeypatch, tmp_path, "--device", "0", "--channels", "2,1")
+    assert code == 0, err
+    logs = call_logs(tmp_path / "calls")
+    assert len(logs) == 2, [summary(log) for log in logs]
+    first, second = (summary(log) for log in logs)
+    assert first["status"] == "error" and "ZeroDivisionError: a bug" in first["error"]
+    assert 5.5 < first["duration_s"] < 7.5
+    assert logs[0][0]["record"] == "call_start" and logs[0][-1]["record"] == "call_summary"
+    assert second["status"] == "complete" and second["duration_s"] > 5.0
+    lines = [line for line in err.splitlines() if "internal error" in line]
+    assert len(lines) == 1 and f"call {first['call']}" in lines[0], err
+
+
 def test_a_full_ring_becomes_counted_silence(monkeypatch):
     """The reader stalls for 2 s with a 0.5 s ring: blocks stay contiguous, losses counted."""
     call = fixture(YELL, 0.0, 6.0)
