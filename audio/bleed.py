@@ -157,6 +157,9 @@ class BleedCanceller:
         self._moved = 0
         self.estimates = 0
         self._steps = 0
+        self.backfill: tuple[int, np.ndarray] | None = None
+        """Set by `clean` in the block where cancelling starts: (stream time, the mic audio
+        from shortly before that moment, cleaned), for whoever kept the raw audio."""
         self.last_block: Block | None = None
         """The latest block as cleaned (for meters that should show the agent, not bleed)."""
         self.discounted_hops = 0.0
@@ -184,6 +187,8 @@ class BleedCanceller:
         out: np.ndarray | None = None
         t = block.start
         end = block.start + n
+        self.backfill = None
+        began: int | None = None
         while t < end:
             boundary = (t // self.step + 1) * self.step
             b = min(boundary, end)
@@ -195,8 +200,13 @@ class BleedCanceller:
                 self._steps += 1
                 # While cancelling, every `active_every`-th step is enough to follow it.
                 if not self.active or self._steps % self.s.active_every == 0:
+                    was_active = self.active
                     self._decide(self._estimate(boundary))
+                    if self.active and not was_active:
+                        began = boundary
             t = b
+        if began is not None:
+            self.backfill = self._clean_before(began)
         self._mic = self._mic[-self.keep :]
         self._cust = self._cust[-self.keep :]
         self.last_block = block if out is None else dataclasses.replace(block, agent=out)
@@ -214,6 +224,21 @@ class BleedCanceller:
             "discounted_s": round(self.discounted_hops * HOP / SAMPLE_RATE, 2),
             "estimates": self.estimates,
         }
+
+    def _clean_before(self, began: int) -> tuple[int, np.ndarray] | None:
+        """The mic from as far back as the history allows up to `began`, bleed removed.
+
+        The first words of bleed pass before the path is known; the analysis has moved on,
+        but the transcription still holds that audio and can take the cleaned copy.
+        """
+        first = self._end - self._mic.shape[0] + self.anchor + PATH_TAPS
+        lo = ((first + HOP - 1) // HOP) * HOP
+        if began - lo < HOP:
+            return None
+        counted = self.discounted_hops  # already counted as the analysis saw it
+        cleaned = self._subtract(lo, began)
+        self.discounted_hops = counted
+        return lo, cleaned
 
     # -- subtraction --------------------------------------------------------------------
     def _through_path(self, a: int, b: int, taps: np.ndarray, anchor: int) -> np.ndarray:

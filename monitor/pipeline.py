@@ -72,6 +72,9 @@ class Pipeline:
         if self.cutter is not None:
             for sp in SPEAKERS:
                 self.cutter.add_audio(sp, block.start, block.channel(sp))
+            if self.bleed.backfill is not None:
+                # Cancelling just began: the words heard before it are bleed too.
+                self.cutter.audio["agent"].put(*self.bleed.backfill)
         records: list[Record] = list(self._detect(feats[0], feats[1]))
         return records + self._transcribe([f.segments for f in feats if f is not None])
 

@@ -41,6 +41,13 @@ class Recent:
             self.values = self.values[extra:]
             self.start += extra
 
+    def put(self, start: int, x: np.ndarray) -> None:
+        """Overwrite values already held from stream position `start` (the rest is ignored)."""
+        lo = max(0, start - self.start)
+        hi = min(self.values.size, start + x.size - self.start)
+        if hi > lo:
+            self.values[lo:hi] = x[lo - (start - self.start) : hi - (start - self.start)]
+
     def get(self, start: int, end: int) -> np.ndarray:
         lo = max(0, start - self.start)
         hi = max(lo, min(self.values.size, end - self.start))

@@ -134,6 +134,45 @@ def replay(cfg, canceller_on: bool = True, blocks=None):
     return [a for a in alerts if a.kind in ACOUSTIC_KINDS], pipe.summary()
 
 
+class KeepSnippets:
+    """Stands in for the transcription worker: keeps what it is given, transcribes nothing."""
+
+    def __init__(self) -> None:
+        self.snippets: list = []
+
+    def submit(self, snippet) -> bool:
+        self.snippets.append(snippet)
+        return True
+
+    def poll(self) -> list:
+        return []
+
+    def close(self, timeout=None) -> list:
+        return []
+
+
+def test_first_words_before_the_path_is_known_are_cleaned_for_transcription(cfg, customer):
+    """Bleed heard before the canceller locks on never reaches the agent's transcript: the
+    audio kept for transcription is replaced by its cleaned copy once the path is known."""
+    lead = silence(1.0)
+    cust = np.concatenate([lead, customer])
+    mic = 0.5 * delayed(cust, 20.3)
+    keep = KeepSnippets()
+    pipe = Pipeline(cfg, "t", transcriber=keep)
+    for block in ArraySource(mic, cust, block_s=0.1):
+        pipe.push(block)
+    assert pipe.bleed.detected
+    kept = pipe.cutter.audio["agent"].get(int(1.0 * SAMPLE_RATE), int(1.3 * SAMPLE_RATE))
+    assert kept.size == int(0.3 * SAMPLE_RATE)
+    # The customer's first 0.3 s in the mic came before the estimate, yet what would be
+    # transcribed for the agent is far below the bleed that was there.
+    assert db(kept) < db(span(mic, 1.0, 1.3)) - 20
+    pipe.finish()
+    for snip in keep.snippets:
+        if snip.speaker == "agent":
+            assert db(snip.samples) < db(span(mic, 1.0, 4.0)) - 20
+
+
 def test_fixture_bleed_gives_no_agent_alert_but_barge_in_and_yelling_fire(cfg):
     spec = json.loads((FIXTURES / "headset_bleed.expected.json").read_text())
     events = {e["what"].split(" (")[0]: e for e in spec["events"]}
