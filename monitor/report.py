@@ -22,6 +22,7 @@ import io
 import json
 import re
 import sys
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ import numpy as np
 from monitor.calllog import SPEAKERS, CallLog, CallLogError, read_calls, track_end
 
 EXIT_LOG, EXIT_AUDIO, EXIT_WRITE = 2, 3, 4
+EXIT_USAGE = 2
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 AUDIO_RATE = 16000
 OGG_BLOCK = 16384  # samples per write to the Vorbis encoder
@@ -48,8 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("log", metavar="LOG", help="alert log written by replay or live (--log)")
     parser.add_argument(
         "--audio",
-        metavar="CALL",
-        help="the call's recording (any format soundfile reads), embedded as a player",
+        metavar="FILE",
+        nargs="+",
+        help="the call's recording (any format soundfile reads), embedded as a player: one "
+        "stereo file, or the agent's and the customer's mono files",
     )
     parser.add_argument(
         "-o",
@@ -210,15 +214,9 @@ def report_data(call: CallLog, warnings: list[str]) -> dict[str, Any]:
     }
 
 
-def encode_audio(path: str | Path, duration_s: float, warnings: list[str]) -> str:
-    """The recording as a data: URI of mono Ogg Vorbis at about 14 kbit/s.
-
-    Raises:
-        ReportError: the file cannot be read as audio.
-    """
+def _read_mono(path: Path, duration_s: float, warnings: list[str]) -> tuple[np.ndarray, int]:
     import soundfile as sf
 
-    path = Path(path)
     try:
         x, rate = sf.read(path, dtype="float32", always_2d=True)
     except (OSError, RuntimeError, sf.LibsndfileError) as exc:
@@ -231,12 +229,36 @@ def encode_audio(path: str | Path, duration_s: float, warnings: list[str]) -> st
             f"{path}: recording is {length:.1f} s but the call in the log is {duration_s:.1f} s; "
             "is it the same call?"
         )
-    mono = x.mean(axis=1)
-    if rate not in OPUS_RATES:
-        import soxr
+    return x.mean(axis=1), int(rate)
 
-        mono = soxr.resample(mono, rate, AUDIO_RATE).astype(np.float32)
+
+def encode_audio(
+    paths: str | Path | Sequence[str | Path], duration_s: float, warnings: list[str]
+) -> str:
+    """The recording (one file, or the two speakers' files mixed) as a data: URI of mono Ogg
+    Vorbis at about 14 kbit/s.
+
+    Raises:
+        ReportError: a file cannot be read as audio, or more than two are given.
+    """
+    import soundfile as sf
+
+    files = [Path(paths)] if isinstance(paths, (str, Path)) else [Path(p) for p in paths]
+    if not 1 <= len(files) <= 2:
+        raise ReportError(
+            "--audio takes one call file, or the agent's and the customer's", EXIT_USAGE
+        )
+    parts = [_read_mono(f, duration_s, warnings) for f in files]
+    rates = {rate for _, rate in parts}
+    rate = parts[0][1] if len(rates) == 1 else AUDIO_RATE
+    if rate not in OPUS_RATES:
         rate = AUDIO_RATE
+    import soxr
+
+    tracks = [x if r == rate else soxr.resample(x, r, rate).astype(np.float32) for x, r in parts]
+    mono = np.zeros(max(t.shape[0] for t in tracks), np.float32)
+    for t in tracks:
+        mono[: t.shape[0]] += t  # the two sides rarely talk at once; the peak is limited below
     peak = float(np.max(np.abs(mono))) if mono.size else 0.0
     if peak > 0.99:
         mono = mono * (0.99 / peak)

@@ -345,6 +345,36 @@ def test_long_recording_is_embedded_and_a_mismatched_one_is_flagged(logs, tmp_pa
     assert 200_000 < len(m.group(1)) < 800_000  # about 14 kbit/s
 
 
+def test_two_mono_files_are_mixed_into_one_player(logs, tmp_path):
+    # A call recorded as the agent's and the customer's files, at different rates.
+    import soxr
+
+    stereo, rate = sf.read(FIXTURES / "agent_barge_in.flac", dtype="float32")
+    agent, customer = tmp_path / "agent.wav", tmp_path / "customer.wav"
+    sf.write(agent, stereo[:, 0], rate)
+    sf.write(customer, soxr.resample(stereo[:, 1], rate, 8000), 8000)
+    out = tmp_path / "pair.html"
+    r = run_cli("report", str(logs["barge"]), "--audio", str(agent), str(customer), "-o", str(out))
+    assert r.returncode == 0, r.stderr
+    m = re.search(r'src="data:audio/ogg;base64,([A-Za-z0-9+/=]+)"', out.read_text("utf-8"))
+    assert m
+    mixed, mixed_rate = sf.read(io.BytesIO(base64.b64decode(m.group(1))))
+    assert abs(mixed.shape[0] / mixed_rate - stereo.shape[0] / rate) < 0.1
+
+    # Both sides are in the mix: where only one speaker talks, the mix is not silent.
+    def level(x, lo, hi, r):
+        return float(np.sqrt(np.mean(x[int(lo * r) : int(hi * r)] ** 2)))
+
+    a_only = np.flatnonzero((np.abs(stereo[:, 0]) > 0.01) & (np.abs(stereo[:, 1]) < 1e-4))
+    c_only = np.flatnonzero((np.abs(stereo[:, 1]) > 0.01) & (np.abs(stereo[:, 0]) < 1e-4))
+    for idx in (a_only, c_only):
+        t = idx[idx.size // 2] / rate
+        assert level(mixed, t - 0.05, t + 0.05, mixed_rate) > 0.003
+    r = run_cli("report", str(logs["barge"]), "--audio", str(agent), str(agent), str(agent))
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "--audio takes one call file" in r.stderr
+
+
 def test_markers_sit_at_their_alert_times_and_never_hide_each_other(browser, reports):
     # agent_matching: the agent's matching and yelling alerts start at the same moment.
     page, errors = open_page(browser, reports["match"])
