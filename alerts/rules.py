@@ -50,6 +50,16 @@ class DetectorSettings:
     min_window_share: float = 0.5
     """Share of the window that must be filled before it is judged."""
     raised_level_db: float = 6.0
+    raised_floor_db: float = 4.0
+    """A steady talker's raised threshold goes no lower than this (dB over baseline)."""
+    raised_spread_k: float = 2.0
+    """... and is this many times the typical size of their calm level swings."""
+    spread_quantile: float = 0.9
+    """Which quantile of a speaker's calm swings is their typical size."""
+    spread_min_ticks: int = 25
+    """Judged calm ticks (0.2 s each) before a speaker's own swings are used."""
+    spread_memory_s: float = 120.0
+    """Call time (s) of calm ticks remembered for those swings."""
     """Level over baseline (dB) that makes a voice raised."""
     effort_pitch_st: float = 2.0
     effort_balance_db: float = 2.0
@@ -172,6 +182,9 @@ class VoiceTracker:
         self.spurt_start = 0
         self._speaking = False
         self.last_elevated_seen: int | None = None
+        # Level changes of calm windows over baseline (one per judged tick), as a ring.
+        self._calm = np.zeros(int(s.spread_memory_s / (TICK_HOPS * HOP / SAMPLE_RATE)))
+        self._calm_n = 0
 
     def classify(self, d: tuple[float, float, float], margin: float = 1.0) -> str:
         s = self.s
@@ -183,9 +196,28 @@ class VoiceTracker:
         if dp >= s.yell_pitch_st * margin and score >= s.yell_score * margin and loud_enough:
             return "yelling"
         effort = dp >= s.effort_pitch_st * margin and db >= s.effort_balance_db * margin
-        if dl >= s.raised_level_db * margin or effort:
+        if dl >= self.raised_db() * margin or effort:
             return "raised"
         return "normal"
+
+    def raised_db(self) -> float:
+        """Level rise (dB) that makes this speaker's voice raised.
+
+        `raised_level_db` until the speaker's calm speech is known; then twice the typical
+        size (`spread_quantile`) of their own calm level swings, kept within
+        [`raised_floor_db`, `raised_level_db`]: a steady talker who gets 5 dB louder has
+        clearly raised their voice, one whose level always swings that much has not.
+        """
+        s = self.s
+        if self._calm_n < s.spread_min_ticks:
+            return s.raised_level_db
+        held = self._calm[: min(self._calm_n, self._calm.shape[0])]
+        spread = float(np.quantile(held, s.spread_quantile))
+        return min(s.raised_level_db, max(s.raised_floor_db, s.raised_spread_k * spread))
+
+    def _note_calm(self, d: tuple[float, float, float]) -> None:
+        self._calm[self._calm_n % self._calm.shape[0]] = abs(d[0])
+        self._calm_n += 1
 
     def add(self, feats: HopFeatures, lo: int, hi: int, overlap: np.ndarray) -> int:
         """Take the voiced hops in [lo, hi) of `feats`; returns how many were added."""
@@ -255,6 +287,7 @@ class VoiceTracker:
             and now - quiet_since > self.s.freeze_s * SAMPLE_RATE
         ):
             self.baseline.adapt(stats, n_new)
+            self._note_calm(d)
         return entered
 
     def _onset(self, d: tuple[float, float, float], level: str) -> int:
@@ -267,8 +300,8 @@ class VoiceTracker:
         db = data[:, 2] - b.balance_db
         if level == "yelling":
             hit = dp >= 0.5 * self.s.yell_pitch_st
-        elif d[0] >= self.s.raised_level_db:
-            hit = dl >= 0.5 * self.s.raised_level_db
+        elif d[0] >= self.raised_db():
+            hit = dl >= 0.5 * self.raised_db()
         else:
             hit = (dp >= 0.5 * self.s.effort_pitch_st) & (db >= 0.5 * self.s.effort_balance_db)
         # The episode starts at the earliest elevated frame after which elevated frames
@@ -303,7 +336,7 @@ class VoiceTracker:
     def _maybe_rebase(self, d: tuple[float, float, float], stats: VoiceStats, n: int) -> None:
         s = self.s
         dl, dp, db = d
-        if abs(dl) >= s.raised_level_db and dp < s.rebase_pitch_st and db < s.rebase_balance_db:
+        if abs(dl) >= self.raised_db() and dp < s.rebase_pitch_st and db < s.rebase_balance_db:
             self.rebase_frames += n
             if self.rebase_frames * VOICE_FRAME_S >= s.rebase_s:
                 self.baseline.rebase_level(stats.level_db)

@@ -112,9 +112,17 @@ def _validate(cfg: Config, where: str) -> None:
             raise bad(f"detector.{f.name} must be > 0 seconds, got {v}")
     if not 0 < d.exit_margin <= 1:
         raise bad(f"detector.exit_margin must be in (0, 1], got {d.exit_margin}")
-    for name in ("pitch_unit_st", "balance_unit_db", "yell_score"):
+    for name in ("pitch_unit_st", "balance_unit_db", "yell_score", "raised_spread_k"):
         if getattr(d, name) <= 0:
             raise bad(f"detector.{name} must be > 0, got {getattr(d, name)}")
+    if not 0 < d.spread_quantile <= 1:
+        raise bad(f"detector.spread_quantile must be in (0, 1], got {d.spread_quantile}")
+    if not 0 < d.raised_floor_db <= d.raised_level_db:
+        raise bad(
+            f"detector.raised_floor_db must be in (0, raised_level_db], got {d.raised_floor_db}"
+        )
+    if d.spread_min_ticks < 1:
+        raise bad(f"detector.spread_min_ticks must be >= 1, got {d.spread_min_ticks}")
 
 
 def load_config(path: str | Path | None = None) -> Config:

@@ -24,6 +24,8 @@ def test_defaults_and_override(tmp_path):
         ("[analysis]\nvad_agressiveness = 1\n", "unknown setting analysis.vad_agressiveness"),
         ("[detector]\ncooldown_s = 'soon'\n", "detector.cooldown_s must be float"),
         ("[detector]\nexit_s = -1\n", "detector.exit_s must be > 0"),
+        ("[detector]\nraised_floor_db = 9.0\n", "raised_floor_db must be in (0, raised_level_db]"),
+        ("[detector]\nspread_quantile = 1.5\n", "spread_quantile must be in (0, 1]"),
         ("[call]\nagent_channel = 'middle'\n", "agent_channel must be left or right"),
         ("[nonsense]\nx = 1\n", "unknown section [nonsense]"),
         ("[analysis\n", "not valid TOML"),

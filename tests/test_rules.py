@@ -127,3 +127,28 @@ def test_overlap_tracker(holder, incoming, expect):
     else:
         assert found == []
     assert (tracker.backchannels == 1) == (expect == "backchannel")
+
+
+def swinging_dialogue(swing_db: float, test_gain_db: float):
+    """Like `dialogue`, but the customer's calm turns alternate `swing_db` above and below
+    their level; the test turns are `test_gain_db` over it, same pitch and timbre."""
+    c_parts, a_parts = [], []
+    for i in range(10):
+        level = 0.05 * 10 ** ((swing_db if i % 2 else -swing_db) / 20)
+        c = voice(2.5, seed=i, f0_hz=130.0, level=level)
+        a = voice(2.0, seed=100 + i, f0_hz=210.0, level=0.04)
+        c_parts += [c, np.zeros(a.size + 9600, np.float32)]
+        a_parts += [np.zeros(c.size, np.float32), a, silence(0.6)]
+    test = turns(2, seed=90, f0_hz=130.0, level=0.05 * 10 ** (test_gain_db / 20))
+    c_parts.append(test)
+    a_parts.append(np.zeros(test.size, np.float32))
+    return np.concatenate(a_parts), np.concatenate(c_parts)
+
+
+def test_raised_is_relative_to_the_speakers_own_swings(cfg):
+    # +5 dB is clearly raised for a steady talker (threshold 2 x their swings, >= 4 dB) ...
+    alerts, _ = run(*swinging_dialogue(0.0, 5.0), cfg)
+    assert kinds(alerts) == [("customer_raised", "customer")]
+    # ... and not for one whose calm turns already swing +-3 dB (threshold stays 6 dB).
+    alerts, _ = run(*swinging_dialogue(3.0, 5.0), cfg)
+    assert kinds(alerts) == []
