@@ -185,6 +185,7 @@ class VoiceTracker:
         # Level changes of calm windows over baseline (one per judged tick), as a ring.
         self._calm = np.zeros(int(s.spread_memory_s / (TICK_HOPS * HOP / SAMPLE_RATE)))
         self._calm_n = 0
+        self._raised_db = s.raised_level_db
 
     def classify(self, d: tuple[float, float, float], margin: float = 1.0) -> str:
         s = self.s
@@ -208,16 +209,18 @@ class VoiceTracker:
         [`raised_floor_db`, `raised_level_db`]: a steady talker who gets 5 dB louder has
         clearly raised their voice, one whose level always swings that much has not.
         """
-        s = self.s
-        if self._calm_n < s.spread_min_ticks:
-            return s.raised_level_db
-        held = self._calm[: min(self._calm_n, self._calm.shape[0])]
-        spread = float(np.quantile(held, s.spread_quantile))
-        return min(s.raised_level_db, max(s.raised_floor_db, s.raised_spread_k * spread))
+        return self._raised_db
 
     def _note_calm(self, d: tuple[float, float, float]) -> None:
+        s = self.s
         self._calm[self._calm_n % self._calm.shape[0]] = abs(d[0])
         self._calm_n += 1
+        # The swings change slowly: refresh the threshold every `spread_min_ticks` ticks.
+        if self._calm_n % s.spread_min_ticks == 0:
+            held = self._calm[: min(self._calm_n, self._calm.shape[0])]
+            spread = float(np.quantile(held, s.spread_quantile))
+            k = s.raised_spread_k * spread
+            self._raised_db = min(s.raised_level_db, max(s.raised_floor_db, k))
 
     def add(self, feats: HopFeatures, lo: int, hi: int, overlap: np.ndarray) -> int:
         """Take the voiced hops in [lo, hi) of `feats`; returns how many were added."""
