@@ -1,7 +1,8 @@
 """The `tonewatch` command line.
 
-Subcommands: `replay` (a recorded call through the same pipeline as live capture) and
-`config` (print the effective settings). Exit codes: 0 ok, 2 bad usage or settings,
+Subcommands here: `replay` (a recorded call through the same pipeline as live capture) and
+`config` (print the effective settings); `live`, `devices`, `report`, `review` and `batch`
+live in their own modules (see `SUBCOMMANDS`). Exit codes: 0 ok, 2 bad usage or settings,
 3 bad audio input, 4 the alert log cannot be written.
 """
 
