@@ -329,14 +329,40 @@ class Player:
     def __init__(self, device: Any = None) -> None:
         sd = _sounddevice()
         self._errors: tuple[type[BaseException], ...] = (sd.PortAudioError, ValueError, OSError)
+        self._resampler: Any = None
         try:
-            self.stream = sd.OutputStream(
-                samplerate=SAMPLE_RATE, channels=2, dtype="float32", device=device
-            )
-            self.stream.start()
-        except self._errors as exc:
-            raise PlaybackError(f"cannot play the call: no usable output device ({exc})") from None
+            self.stream = self._open(sd, device, SAMPLE_RATE)
+        except self._errors as first:
+            # Some devices take only their own rate (often 44.1 or 48 kHz): resample to it.
+            rate = self._default_rate(sd, device)
+            if rate is None or rate == SAMPLE_RATE:
+                raise PlaybackError(
+                    f"cannot play the call: no usable output device ({first})"
+                ) from None
+            try:
+                self.stream = self._open(sd, device, rate)
+            except self._errors as exc:
+                raise PlaybackError(
+                    f"cannot play the call: no usable output device ({exc})"
+                ) from None
+            import soxr
+
+            self._resampler = soxr.ResampleStream(SAMPLE_RATE, rate, 2, dtype="float32")
         self.lost: str | None = None
+
+    @staticmethod
+    def _open(sd: ModuleType, device: Any, rate: int) -> Any:
+        stream = sd.OutputStream(samplerate=rate, channels=2, dtype="float32", device=device)
+        stream.start()
+        return stream
+
+    @staticmethod
+    def _default_rate(sd: ModuleType, device: Any) -> int | None:
+        try:
+            info = sd.query_devices(device, "output")
+            return int(round(float(info["default_samplerate"])))
+        except Exception:  # a probe only: any failure means "no other rate to try"
+            return None
 
     def play(
         self, blocks: Iterable[Block], on_lost: Callable[[str], None] | None = None
@@ -345,7 +371,10 @@ class Player:
         for block in blocks:
             if self.lost is None:
                 try:
-                    self.stream.write(np.column_stack([block.agent, block.customer]))
+                    frames = np.column_stack([block.agent, block.customer])
+                    if self._resampler is not None:
+                        frames = self._resampler.resample_chunk(frames)
+                    self.stream.write(frames)
                 except self._errors as exc:
                     self.lost = f"playback stopped: {exc}"
                     if on_lost is not None:
@@ -362,6 +391,10 @@ class Player:
         """Let the last audio play out, then release the device."""
         try:
             if self.lost is None:
+                if self._resampler is not None:  # the resampler's last few milliseconds
+                    tail = self._resampler.resample_chunk(np.zeros((0, 2), np.float32), last=True)
+                    if tail.shape[0]:
+                        self.stream.write(tail)
                 self.stream.stop()
             self.stream.close()
         except self._errors as exc:

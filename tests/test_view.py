@@ -152,12 +152,16 @@ class PortAudioError(Exception):
     pass
 
 
-def fake_sounddevice(written: list[np.ndarray], fail_open: bool = False, fail_after=None):
+def fake_sounddevice(
+    written: list[np.ndarray], fail_open: bool = False, fail_after=None, only_rate: int = 16000
+):
     class OutputStream:
         def __init__(self, samplerate, channels, dtype, device=None):
             if fail_open:
                 raise PortAudioError("Error querying device -1")
-            assert (samplerate, channels, dtype) == (16000, 2, "float32")
+            if samplerate != only_rate:
+                raise PortAudioError("Invalid sample rate [PaErrorCode -9997]")
+            assert (channels, dtype) == (2, "float32")
 
         def start(self):
             written.append(np.zeros((0, 2), np.float32))
@@ -173,7 +177,12 @@ def fake_sounddevice(written: list[np.ndarray], fail_open: bool = False, fail_af
         def close(self):
             pass
 
-    return types.SimpleNamespace(OutputStream=OutputStream, PortAudioError=PortAudioError)
+    def query_devices(device=None, kind=None):
+        return {"name": "fake output", "default_samplerate": float(only_rate)}
+
+    return types.SimpleNamespace(
+        OutputStream=OutputStream, PortAudioError=PortAudioError, query_devices=query_devices
+    )
 
 
 @pytest.fixture
@@ -209,6 +218,20 @@ def test_play_plays_the_whole_call_and_shows_the_view(monkeypatch, short_call, t
     assert "\x1b[" in text and "tonewatch" in text and "█" in text  # the agent's view
     assert "call " in text.splitlines()[-1]  # then the summary line
     assert log.exists()
+
+
+def test_a_device_that_takes_only_its_own_rate_gets_the_call_resampled(monkeypatch, short_call):
+    written: list[np.ndarray] = []
+    monkeypatch.setitem(sys.modules, "sounddevice", fake_sounddevice(written, only_rate=48000))
+    argv = [str(short_call), "--play", "--no-transcribe", "--no-view"]
+    assert run_replay(argv, io.StringIO()) == 0
+    played = np.concatenate(written)
+    audio, _ = sf.read(short_call, dtype="float32")
+    # Three times the samples (give or take the resampler's latency), and the agent's voice
+    # on the left while the customer's side is still silent.
+    assert abs(played.shape[0] - 3 * audio.shape[0]) < 0.05 * 48000
+    first = played[: int(1.2 * 48000)]
+    assert np.sqrt(np.mean(first[:, 0] ** 2)) > 0.01 > np.sqrt(np.mean(first[:, 1] ** 2))
 
 
 def test_no_view_forces_plain_lines(monkeypatch, short_call):
