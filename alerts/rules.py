@@ -68,6 +68,10 @@ class DetectorSettings:
     """Minimum pitch rise (st) for yelling."""
     yell_score: float = 2.0
     """Yelling needs pitch_rise/pitch_unit + balance_rise/balance_unit >= this."""
+    yell_pitch_spread_st: float = 12.0
+    """Without a raised level, yelling needs a coherent pitch track: the window's 10-90 %
+    pitch range (st) within about an octave. A wider range is octave errors or sweeping
+    intonation, and its median is no register shift (shouting lifts the whole contour)."""
     agent_yell_level_db: float = 6.0
     """The agent's yelling must also be this much louder (dB) than the agent's baseline."""
     pitch_unit_st: float = 4.0
@@ -151,6 +155,22 @@ MESSAGES: dict[str, tuple[str, str, str]] = {
 }
 
 
+EFFORT_MESSAGES: dict[str, str] = {
+    # A raised voice that is not louder but higher and brighter (effort at any level).
+    "customer_raised": "Customer's voice is more energetic "
+    "(pitch {pitch:+.1f} st, brighter {balance:+.1f} dB).",
+    "agent_raised": "Your voice is rising in pitch and energy "
+    "({pitch:+.1f} st, brighter {balance:+.1f} dB).",
+}
+
+
+def _spread(pitch: np.ndarray) -> float:
+    """10-90 % range of the window's pitch frames, semitones."""
+    p = np.sort(pitch)
+    n = p.size - 1
+    return float(p[int(round(0.9 * n))] - p[int(round(0.1 * n))])
+
+
 def _deltas(now: VoiceStats, base: VoiceStats) -> tuple[float, float, float]:
     return (
         now.level_db - base.level_db,
@@ -182,6 +202,7 @@ class VoiceTracker:
         self.spurt_start = 0
         self._speaking = False
         self.last_elevated_seen: int | None = None
+        self.pitch_spread = 0.0
         # Level changes of calm windows over baseline (one per judged tick), as a ring.
         self._calm = np.zeros(int(s.spread_memory_s / (TICK_HOPS * HOP / SAMPLE_RATE)))
         self._calm_n = 0
@@ -194,6 +215,9 @@ class VoiceTracker:
         # The agent's headset gain is fixed, so the agent's real shouting is also louder;
         # the customer's line gain is not, so the customer's level is not required.
         loud_enough = self.speaker == "customer" or dl >= s.agent_yell_level_db * margin
+        # Without a raised level, the pitch rise must come from a coherent contour.
+        coherent = self.pitch_spread <= s.yell_pitch_spread_st / margin
+        loud_enough = loud_enough and (coherent or dl >= self.raised_db() * margin)
         if dp >= s.yell_pitch_st * margin and score >= s.yell_score * margin and loud_enough:
             return "yelling"
         effort = dp >= s.effort_pitch_st * margin and db >= s.effort_balance_db * margin
@@ -260,6 +284,7 @@ class VoiceTracker:
         stats = self.window.stats()
         d = _deltas(stats, self.baseline.stats)
         self.deltas = d
+        self.pitch_spread = _spread(self.window.data[:, 1])
         entered = None
         level = self.classify(d)
         if level != "normal":
@@ -554,9 +579,18 @@ class Detector:
             kinds = ["agent_matching"] + (["agent_yelling"] if state == "yelling" else [])
             self.matched_episode = v.episode.start
         out: list[Alert] = []
+        effort = state == "raised" and dl < v.raised_db()  # raised by pitch and timbre
         for kind in kinds:
             out += self._alert(
-                kind, sp, v.episode.start, now, self._evidence(v), level=dl, pitch=dp, balance=db
+                kind,
+                sp,
+                v.episode.start,
+                now,
+                self._evidence(v),
+                template=EFFORT_MESSAGES.get(kind) if effort else None,
+                level=dl,
+                pitch=dp,
+                balance=db,
             )
         return out
 
@@ -611,14 +645,22 @@ class Detector:
         )
 
     def _alert(
-        self, kind: str, sp: str, start: int, now: int, ev: dict[str, Any], **fmt: Any
+        self,
+        kind: str,
+        sp: str,
+        start: int,
+        now: int,
+        ev: dict[str, Any],
+        template: str | None = None,
+        **fmt: Any,
     ) -> list[Alert]:
         last = self.last_alert.get((kind, sp))
         if last is not None and now - last < self.s.cooldown_s * SAMPLE_RATE:
             self.suppressed += 1
             return []
         self.last_alert[(kind, sp)] = now
-        severity, template, tip = MESSAGES[kind]
+        severity, default, tip = MESSAGES[kind]
+        template = template or default
         if kind == "agent_matching":
             c = self.voices["customer"].deltas or (0.0, 0.0, 0.0)
             fmt.setdefault(

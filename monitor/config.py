@@ -112,7 +112,13 @@ def _validate(cfg: Config, where: str) -> None:
             raise bad(f"detector.{f.name} must be > 0 seconds, got {v}")
     if not 0 < d.exit_margin <= 1:
         raise bad(f"detector.exit_margin must be in (0, 1], got {d.exit_margin}")
-    for name in ("pitch_unit_st", "balance_unit_db", "yell_score", "raised_spread_k"):
+    for name in (
+        "pitch_unit_st",
+        "balance_unit_db",
+        "yell_score",
+        "raised_spread_k",
+        "yell_pitch_spread_st",
+    ):
         if getattr(d, name) <= 0:
             raise bad(f"detector.{name} must be > 0, got {getattr(d, name)}")
     if not 0 < d.spread_quantile <= 1:

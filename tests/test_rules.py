@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alerts.rules import DetectorSettings, OverlapTracker
+from alerts.rules import DetectorSettings, OverlapTracker, VoiceTracker
 from audio.types import HOP, SAMPLE_RATE
 from tests.conftest import run, silence, voice
 
@@ -152,3 +152,26 @@ def test_raised_is_relative_to_the_speakers_own_swings(cfg):
     # ... and not for one whose calm turns already swing +-3 dB (threshold stays 6 dB).
     alerts, _ = run(*swinging_dialogue(3.0, 5.0), cfg)
     assert kinds(alerts) == []
+
+
+def test_quiet_yelling_needs_a_coherent_pitch_track():
+    # The calm call's animated phrase: +5 st, +9 dB brighter, +2 dB louder.
+    v = VoiceTracker("customer", DetectorSettings())
+    v.pitch_spread = 6.0  # a shout lifts the whole contour: a narrow 10-90 % range
+    assert v.classify((2.0, 5.0, 9.0)) == "yelling"
+    v.pitch_spread = 20.0  # more than an octave: octave errors or sweeping intonation
+    assert v.classify((2.0, 5.0, 9.0)) == "raised"
+    # A raised level vouches for the effort on its own.
+    assert v.classify((8.0, 5.0, 9.0)) == "yelling"
+    # Hysteresis: a yelling state holds the track test at twice the range.
+    assert v.classify((2.0, 5.0, 9.0), margin=0.5) == "yelling"
+
+
+def test_raised_by_pitch_and_timbre_alone_says_so(cfg):
+    # Same level, pitch up 2.5 st and a flatter spectrum: effort, not loudness.
+    tense = {"f0_hz": 130.0 * 2 ** (2.5 / 12), "level": 0.05, "tilt": 0.5}
+    agent, customer, _ = dialogue(turns(3, seed=55, **tense), None)
+    alerts, _ = run(agent, customer, cfg)
+    assert kinds(alerts) == [("customer_raised", "customer")]
+    assert alerts[0].message.startswith("Customer's voice is more energetic (pitch +")
+    assert abs(alerts[0].evidence["level_over_baseline_db"]) < 4
