@@ -63,7 +63,7 @@ STAGES = (
     ("spectral balance", "audio.features", "BandBalance", "__call__"),
     ("analysis glue", "audio.analyzer", "ChannelAnalyzer", "_analyse"),
     ("crosstalk guard", "audio.crosstalk", "CrosstalkGuard", "apply"),
-    ("rules", "alerts.rules", "Detector", "push"),
+    ("rules", "alerts.engine", "Detector", "push"),
     ("tracks", "monitor.tracks", "TrackRecorder", "push"),
     ("tracks", "monitor.tracks", "TrackRecorder", "flush"),
     ("log writing", "alerts.log", "AlertLog", "write"),

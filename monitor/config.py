@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.cues import load_cues
-from alerts.rules import DetectorSettings
+from alerts.settings import DetectorSettings
 from audio.analyzer import AnalysisSettings
 from audio.transcribe import TranscriberSettings, settings_from_table
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
+from alerts.engine import Detector
 from alerts.model import KINDS, Alert, TranscriptRecord
-from alerts.rules import TICK_HOPS, Detector
+from alerts.settings import TICK_HOPS
 from audio.analyzer import ChannelAnalyzer
 from audio.bleed import BleedCanceller
 from audio.crosstalk import CrosstalkGuard

@@ -6,7 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from alerts.rules import DetectorSettings, OverlapTracker, VoiceTracker
+from alerts.overlap import OverlapTracker
+from alerts.settings import DetectorSettings
+from alerts.voice import VoiceTracker
 from audio.types import HOP, SAMPLE_RATE
 from tests.conftest import run, silence, voice
 

@@ -1,0 +1,234 @@
+"""The rule engine: per-speaker features in, alerts out.
+
+`Detector.push` takes the hop features of both speakers for the same stretch of time and
+returns the alerts that became certain in it. Decisions run on 200 ms ticks, measured in
+stream time only, so replay is deterministic and as fast as the machine allows. The voice
+rules (`alerts.voice`) and overlap rules (`alerts.overlap`) keep each speaker's state; the
+engine adds matching (the agent against the customer), cooldowns and the alert records.
+Runs on the analysis thread.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from alerts.messages import EFFORT_MESSAGES, MESSAGES
+from alerts.model import Alert
+from alerts.overlap import OverlapTracker
+from alerts.settings import TICK_HOPS, DetectorSettings
+from alerts.voice import VoiceTracker
+from audio.types import HOP, SAMPLE_RATE, SPEAKERS, HopFeatures, Speaker, seconds
+
+
+class Detector:
+    """All acoustic rules over both speakers.
+
+    Args:
+        settings: thresholds and timings.
+        hangover_s: the VAD hangover of the speech arrays it is given.
+        call: call id stamped on alerts.
+    """
+
+    def __init__(self, settings: DetectorSettings, hangover_s: float, call: str = "") -> None:
+        self.s = settings
+        self.call = call
+        self.voices = {sp: VoiceTracker(sp, settings) for sp in SPEAKERS}
+        self.last_alert: dict[tuple[str, str], int] = {}
+        self.talk = {sp: 0 for sp in SPEAKERS}
+        self.overlap = 0
+        self.agent_over = OverlapTracker(settings, hangover_s)
+        self.customer_over = OverlapTracker(settings, hangover_s)
+        self.match_since: int | None = None
+        self.matched_episode: int | None = None
+        self.suppressed = 0
+
+    def push(self, agent: HopFeatures, customer: HopFeatures) -> list[Alert]:
+        """Features of both speakers for the same hops -> alerts that became certain."""
+        if agent.start != customer.start or agent.n_hops != customer.n_hops:
+            raise ValueError("agent and customer features must cover the same hops")
+        feats = {"agent": agent, "customer": customer}
+        both = agent.speech & customer.speech
+        self.overlap += int(both.sum()) * HOP
+        for sp in SPEAKERS:
+            self.talk[sp] += int(feats[sp].speech.sum()) * HOP
+        alerts: list[Alert] = []
+        for lo in range(0, agent.n_hops, TICK_HOPS):
+            hi = min(lo + TICK_HOPS, agent.n_hops)
+            t0 = agent.start + lo * HOP
+            now = agent.start + hi * HOP
+            a_sp, c_sp = agent.speech[lo:hi], customer.speech[lo:hi]
+            for onset, ov in self.agent_over.push(t0, a_sp, c_sp):
+                alerts += self._alert(
+                    "agent_interrupting",
+                    "agent",
+                    onset,
+                    now,
+                    {"overlap_s": round(ov / SAMPLE_RATE, 2)},
+                    overlap=ov / SAMPLE_RATE,
+                )
+            self.customer_over.push(t0, c_sp, a_sp)
+            for sp in SPEAKERS:
+                n_new = self.voices[sp].add(feats[sp], lo, hi, both)
+                entered = self.voices[sp].tick(now, n_new)
+                if entered:
+                    alerts += self._voice_alert(sp, entered, now)
+            alerts += self._matching(now)
+        return alerts
+
+    def finish(self, now: int) -> None:
+        for v in self.voices.values():
+            v.finish(now)
+
+    def summary(self) -> dict[str, Any]:
+        """Totals for the call summary record."""
+        return {
+            "talk_s": {sp: round(n / SAMPLE_RATE, 2) for sp, n in self.talk.items()},
+            "overlap_s": round(self.overlap / SAMPLE_RATE, 2),
+            "agent_interruptions": self.agent_over.interruptions,
+            "customer_interruptions": self.customer_over.interruptions,
+            "agent_backchannels": self.agent_over.backchannels,
+            "elevated_s": {
+                sp: {k: round(x, 1) for k, x in v.elevated_s.items()}
+                for sp, v in self.voices.items()
+            },
+            "baseline": {
+                sp: (
+                    None
+                    if v.baseline.stats is None
+                    else {
+                        "level_db": round(v.baseline.stats.level_db, 1),
+                        "pitch_st": round(v.baseline.stats.pitch_st, 2),
+                        "balance_db": round(v.baseline.stats.balance_db, 1),
+                        "level_rebased": v.baseline.rebased,
+                    }
+                )
+                for sp, v in self.voices.items()
+            },
+            "alerts_suppressed_by_cooldown": self.suppressed,
+        }
+
+    # -- voice ------------------------------------------------------------------------------
+    def _evidence(self, v: VoiceTracker) -> dict[str, Any]:
+        assert v.deltas is not None and v.baseline.stats is not None
+        dl, dp, db = v.deltas
+        return {
+            "level_over_baseline_db": round(dl, 1),
+            "pitch_change_st": round(dp, 2),
+            "balance_change_db": round(db, 1),
+            "baseline_level_db": round(v.baseline.stats.level_db, 1),
+        }
+
+    def _voice_alert(self, sp: Speaker, state: str, now: int) -> list[Alert]:
+        v = self.voices[sp]
+        assert v.episode is not None and v.deltas is not None
+        dl, dp, db = v.deltas
+        kinds = [f"{sp}_{state}"]
+        if sp == "agent" and self._customer_elevated(now):
+            kinds = ["agent_matching"] + (["agent_yelling"] if state == "yelling" else [])
+            self.matched_episode = v.episode.start
+        out: list[Alert] = []
+        effort = state == "raised" and dl < v.raised_db()  # raised by pitch and timbre
+        for kind in kinds:
+            out += self._alert(
+                kind,
+                sp,
+                v.episode.start,
+                now,
+                self._evidence(v),
+                template=EFFORT_MESSAGES.get(kind) if effort else None,
+                level=dl,
+                pitch=dp,
+                balance=db,
+            )
+        return out
+
+    def _customer_elevated(self, now: int) -> bool:
+        """The customer sounds elevated now or did recently (alerted or not yet)."""
+        c = self.voices["customer"]
+        if c.state != "normal":
+            return True
+        memory = self.s.match_memory_s * SAMPLE_RATE
+        recent = [t for t in (c.last_elevated_end, c.last_elevated_seen) if t is not None]
+        return any(now - t <= memory for t in recent)
+
+    def _matching(self, now: int) -> list[Alert]:
+        """The agent climbs toward an elevated customer (or already was elevated when the
+        customer's elevation showed)."""
+        a = self.voices["agent"]
+        if a.deltas is None or not self._customer_elevated(now):
+            self.match_since = None
+            return []
+        if a.state != "normal":
+            self.match_since = None
+            ep = a.episode
+            if ep is None or self.matched_episode == ep.start:
+                return []
+            self.matched_episode = ep.start
+            dl = a.deltas[0]
+            return self._alert(
+                "agent_matching",
+                "agent",
+                ep.start,
+                now,
+                self._evidence(a),
+                what="volume" if dl >= self.s.match_level_db else "pitch",
+            )
+        s = self.s
+        dl, dp, db = a.deltas
+        # Matching is the agent's voice itself climbing: pitch up with level or balance up.
+        climbing = dp >= s.match_pitch_st and (dl >= s.match_level_db or db >= s.match_balance_db)
+        if not climbing or now - a.last_voice > TICK_HOPS * HOP:
+            if not climbing:
+                self.match_since = None
+            return []
+        if self.match_since is None:
+            self.match_since = a._onset(a.deltas, "raised")
+            self.match_first = now
+            return []
+        if now - self.match_first < s.enter_s * SAMPLE_RATE:
+            return []
+        what = "volume" if dl >= s.match_level_db else "pitch"
+        return self._alert(
+            "agent_matching", "agent", self.match_since, now, self._evidence(a), what=what
+        )
+
+    def _alert(
+        self,
+        kind: str,
+        sp: str,
+        start: int,
+        now: int,
+        ev: dict[str, Any],
+        template: str | None = None,
+        **fmt: Any,
+    ) -> list[Alert]:
+        last = self.last_alert.get((kind, sp))
+        if last is not None and now - last < self.s.cooldown_s * SAMPLE_RATE:
+            self.suppressed += 1
+            return []
+        self.last_alert[(kind, sp)] = now
+        severity, default, tip = MESSAGES[kind]
+        template = template or default
+        if kind == "agent_matching":
+            c = self.voices["customer"].deltas or (0.0, 0.0, 0.0)
+            fmt.setdefault(
+                "what", "volume" if fmt.get("level", 0) >= self.s.match_level_db else "pitch"
+            )
+            ev = {
+                **ev,
+                "customer_level_over_baseline_db": round(c[0], 1),
+                "customer_pitch_change_st": round(c[1], 2),
+            }
+        return [
+            Alert(
+                kind=kind,
+                speaker=sp,
+                start=seconds(start),
+                end=seconds(now),
+                severity=severity,  # type: ignore[arg-type]
+                message=template.format(**fmt),
+                tip=tip,
+                evidence=ev,
+                call=self.call,
+            )
+        ]
