@@ -505,7 +505,7 @@ def options(args: argparse.Namespace) -> BatchOptions:
             settings = transcriber_settings(
                 cfg,
                 model=args.model,
-                device=args.device,
+                device=args.whisper_device,
                 compute_type=args.compute_type,
                 language=args.language,
                 policy="block",  # offline: wait for the model, skip nothing

@@ -68,12 +68,11 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="TOML", help="settings file (see `tonewatch config`)")
 
 
-def add_transcription_options(
-    p: argparse.ArgumentParser | argparse._ArgumentGroup, device_option: str = "--device"
-) -> None:
+def add_transcription_options(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """The transcription options shared by replay, live and batch.
 
-    `live` names the model's device `--whisper-device`, as `--device` is its sound device.
+    The model's device is `--whisper-device` in every command: `--device` is only ever a
+    sound device (`live`).
     """
     p.add_argument(
         "--no-transcribe", action="store_true", help="acoustic alerts only, no transcription"
@@ -84,7 +83,9 @@ def add_transcription_options(
         help="Whisper model: a CTranslate2 folder or a faster-whisper name already on this "
         "machine (default: the embedded tiny.en)",
     )
-    p.add_argument(device_option, metavar="DEV", help="cpu | cuda | auto (default: cpu)")
+    p.add_argument(
+        "--whisper-device", metavar="DEV", help="Whisper's device: cpu | cuda | auto (default: cpu)"
+    )
     p.add_argument("--compute-type", metavar="TYPE", help="CTranslate2 type (default: int8)")
     p.add_argument("--language", metavar="CODE", help="spoken language (default: en)")
     redact = p.add_mutually_exclusive_group()
@@ -104,8 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tonewatch",
         description="Voice-call tone and volume monitor for customer-service agents.",
+        epilog="`tonewatch COMMAND --help` tells more about each command.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"tonewatch {_version()}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     rp = sub.add_parser(
         "replay",
@@ -165,8 +168,19 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "report": ("monitor.report", "one call's alert log as a self-contained HTML report"),
     "review": ("monitor.review", "a table of many calls' alert logs, with filters and export"),
     "batch": ("monitor.batch", "analyse many recordings on a Dask cluster"),
+    "service": ("monitor.service", "start `live` with the agent's session (systemd user unit)"),
+    "completion": ("monitor.completion", "print a shell completion script (bash, zsh, tcsh)"),
 }
 """Subcommands in their own modules: each has `add_arguments(parser)` and `run(args)`."""
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tonewatch")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
 
 
 def _subcommand(module: str) -> Any:
@@ -256,7 +270,11 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
             setup.sinks.append(view.sink)
             setup.on_block = view.on_block
         elif not args.quiet:
-            setup.sinks.append(lambda rec: print(format_record(rec), file=out, flush=True))
+            from monitor.viewmodel import PlainLines
+
+            setup.sinks.append(
+                PlainLines(lambda text: print(text, file=out, flush=True), format_record)
+            )
         if player is not None:
             warn = view.status if view is not None else _warn
             blocks = player.play(source, on_lost=warn)
@@ -317,7 +335,7 @@ def _speech(args: argparse.Namespace, cfg: Config, call: str) -> tuple[Any, Any,
         settings = transcriber_settings(
             cfg,
             model=args.model,
-            device=args.device,
+            device=args.whisper_device,
             compute_type=args.compute_type,
             language=args.language,
             policy=policy,
@@ -339,6 +357,9 @@ def _speech(args: argparse.Namespace, cfg: Config, call: str) -> tuple[Any, Any,
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command is None:  # bare `tonewatch`: what it can do
+        parser.print_help()
+        return 0
     try:
         if args.command == "replay":
             return replay(args, sys.stdout)

@@ -95,7 +95,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--no-tracks", action="store_true", help="leave the 10 Hz track records out of the logs"
     )
     speech = p.add_argument_group("transcription (as in replay)")
-    add_transcription_options(speech, device_option="--whisper-device")
+    add_transcription_options(speech)
     p.add_argument("--config", metavar="TOML", help="settings file (see `tonewatch config`)")
 
 
