@@ -50,7 +50,7 @@ class Pipeline:
         self.call = call
         self.analyzers = {sp: ChannelAnalyzer(sp, cfg.analysis) for sp in SPEAKERS}
         self.guard = CrosstalkGuard(cfg.analysis.crosstalk_margin_db)
-        self.bleed = BleedCanceller()
+        self.bleed = BleedCanceller(cfg.bleed)
         self.detector = Detector(cfg.detector, cfg.analysis.hangover_s, call)
         self.n_samples = 0
         self.dropped = 0
