@@ -109,3 +109,7 @@ class TranscriptRecord:
         if self.agent is not None:
             rec["agent"] = self.agent
         return rec
+
+
+Record = Alert | TranscriptRecord
+"""What the pipeline emits and the sinks receive: an alert, or a transcribed snippet."""

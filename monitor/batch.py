@@ -40,24 +40,15 @@ from alerts.model import KINDS, now_iso
 from audio.sources import FileSource, SourceError
 from audio.transcribe import TranscriberSettings, one_line
 from monitor.batch_inputs import CallJob, InputError, Orphan, discover
-from monitor.cli import OFFLINE_BLOCK_S, add_transcription_options
 from monitor.config import Config, ConfigError, load_config, transcriber_settings, with_overrides
+from monitor.errors import EXIT_CLUSTER, EXIT_FAILED, EXIT_USAGE
+from monitor.errors import EXIT_OUTPUT as EXIT_LOG
+from monitor.errors import CommandError as BatchError
+from monitor.options import OFFLINE_BLOCK_S, add_transcription_options
 from monitor.session import CallSetup, run_call
-
-EXIT_USAGE, EXIT_LOG, EXIT_FAILED, EXIT_CLUSTER = 2, 4, 5, 6
-"""2 bad usage or settings, 4 the output folder cannot be written, 5 some calls failed,
-6 the Dask cluster cannot be started or reached. 0: every call ok or skipped."""
 
 LOG_DIR = "logs"
 INDEX_FIELDS = ("call", "status", "inputs", "log", "duration_s", "compute_s", "alerts")
-
-
-class BatchError(Exception):
-    """The batch cannot run; the message is one line, `code` the exit code."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
 """The `tonewatch` command line.
 
-Subcommands here: `replay` (a recorded call through the same pipeline as live capture) and
-`config` (print the effective settings); `live`, `devices`, `report`, `review` and `batch`
-live in their own modules (see `SUBCOMMANDS`). Exit codes: 0 ok, 2 bad usage or settings,
-3 bad audio input, 4 the alert log cannot be written.
+The entry point, and a leaf: nothing in the program imports this module. Subcommands here:
+`replay` (a recorded call through the same pipeline as live capture) and `config` (print
+the effective settings); `live`, `devices`, `report`, `review` and `batch` live in their own
+modules (see `SUBCOMMANDS`). Errors are `monitor.errors.CommandError`, printed as one line;
+the exit codes are `monitor.errors`' (replay: 0 ok, 2 bad usage or settings, 3 bad audio
+input, 4 the alert log cannot be written).
 """
 
 from __future__ import annotations
@@ -16,89 +18,29 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from alerts.log import AlertLog, LogError
-from alerts.model import Alert, TranscriptRecord
-from monitor.config import (
-    Config,
-    ConfigError,
-    load_config,
-    to_toml,
-    transcriber_settings,
-    with_overrides,
+from monitor.config import Config, ConfigError, to_toml, transcriber_settings
+from monitor.errors import (
+    EXIT_INTERRUPTED,
+    EXIT_OUTPUT,
+    EXIT_SOURCE,
+    EXIT_USAGE,
+    CommandError,
+)
+from monitor.formatting import format_record
+from monitor.options import (
+    OFFLINE_BLOCK_S,
+    REALTIME_BLOCK_S,
+    add_config_option,
+    add_transcription_options,
+    load_settings,
 )
 
 if TYPE_CHECKING:
     from audio.sources import FileSource
     from audio.types import Block
-    from monitor.pipeline import Record
 
 # The analysis stack (numpy, scipy, soxr, webrtcvad) is imported by the commands that run
 # it, so `review`, `report`, `devices` and `--help` start quickly.
-
-EXIT_USAGE, EXIT_SOURCE, EXIT_LOG = 2, 3, 4
-OFFLINE_BLOCK_S = 5.0
-"""Seconds of audio per block when nothing waits on the result (`--fast`, batch)."""
-
-
-class CliError(Exception):
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-def _clock(seconds: float) -> str:
-    m, s = divmod(seconds, 60.0)
-    return f"{int(m):02d}:{s:04.1f}"
-
-
-def format_record(rec: Record) -> str:
-    """Terminal text: two lines for an alert (what happened, what to do), one for speech."""
-    if isinstance(rec, TranscriptRecord):
-        return f"[{_clock(rec.start)}] {'':<8} {rec.speaker:>8} said: {rec.text}"
-    return format_alert(rec)
-
-
-def format_alert(alert: Alert) -> str:
-    """Two lines for the terminal: what happened, and what to do."""
-    sev = alert.severity.upper()
-    head = f"[{_clock(alert.start)}] {sev:<8} {alert.kind:<19} {alert.message}"
-    return f"{head}\n{'':>10}tip: {alert.tip}"
-
-
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", metavar="TOML", help="settings file (see `tonewatch config`)")
-
-
-def add_transcription_options(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """The transcription options shared by replay, live and batch.
-
-    The model's device is `--whisper-device` in every command: `--device` is only ever a
-    sound device (`live`).
-    """
-    p.add_argument(
-        "--no-transcribe", action="store_true", help="acoustic alerts only, no transcription"
-    )
-    p.add_argument(
-        "--model",
-        metavar="NAME_OR_PATH",
-        help="Whisper model: a CTranslate2 folder or a faster-whisper name already on this "
-        "machine (default: the embedded tiny.en)",
-    )
-    p.add_argument(
-        "--whisper-device", metavar="DEV", help="Whisper's device: cpu | cuda | auto (default: cpu)"
-    )
-    p.add_argument("--compute-type", metavar="TYPE", help="CTranslate2 type (default: int8)")
-    p.add_argument("--language", metavar="CODE", help="spoken language (default: en)")
-    redact = p.add_mutually_exclusive_group()
-    redact.add_argument(
-        "--redact",
-        dest="redact",
-        action="store_true",
-        default=None,
-        help="mask digit runs (card, account numbers) in logged text (default)",
-    )
-    redact.add_argument(
-        "--no-redact", dest="redact", action="store_false", help="log transcripts unmasked"
-    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -149,16 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave the 10 Hz level/pitch/speech track records out of the log",
     )
-    _common(rp)
+    add_config_option(rp)
 
     cp = sub.add_parser("config", help="print the effective settings as TOML")
-    _common(cp)
+    add_config_option(cp)
     for name, (module, help_text) in SUBCOMMANDS.items():
         mod = _subcommand(module)
         if mod is None:
             continue
         sp = sub.add_parser(name, help=help_text, description=mod.__doc__.split("\n\n")[0])
         mod.add_arguments(sp)
+    # Commands that need the whole parser (completion) get it here, not by importing us.
+    parser.set_defaults(parser=parser)
     return parser
 
 
@@ -195,44 +139,31 @@ def _subcommand(module: str) -> Any:
         raise
 
 
-def _load(args: argparse.Namespace) -> Config:
-    try:
-        cfg = load_config(args.config)
-        channel = getattr(args, "agent_channel", None)
-        if channel is not None and channel not in ("left", "right"):
-            raise ConfigError(f"--agent-channel must be left or right, got {channel!r}")
-        if channel:
-            cfg = with_overrides(cfg, call={"agent_channel": args.agent_channel})
-        return cfg
-    except ConfigError as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
-
-
 def _source(args: argparse.Namespace, cfg: Config) -> FileSource:
     from audio.sources import FileSource, SourceError
 
     # Offline, larger blocks cost less per second of audio and give the same alerts; at
     # real-time pace small blocks keep alerts prompt.
-    block_s = OFFLINE_BLOCK_S if args.fast else 0.1
+    block_s = OFFLINE_BLOCK_S if args.fast else REALTIME_BLOCK_S
     if args.call and (args.agent or args.customer):
-        raise CliError("give either CALL or --agent/--customer, not both", EXIT_USAGE)
+        raise CommandError("give either CALL or --agent/--customer, not both", EXIT_USAGE)
     if not args.call and not (args.agent and args.customer):
-        raise CliError("no call given: pass CALL or --agent FILE --customer FILE", EXIT_USAGE)
+        raise CommandError("no call given: pass CALL or --agent FILE --customer FILE", EXIT_USAGE)
     try:
         if args.call:
             return FileSource(args.call, agent_channel=cfg.call.agent_channel, block_s=block_s)
         return FileSource(agent_path=args.agent, customer_path=args.customer, block_s=block_s)
     except SourceError as exc:
-        raise CliError(str(exc), EXIT_SOURCE) from None
+        raise CommandError(str(exc), EXIT_SOURCE) from None
 
 
 def replay(args: argparse.Namespace, out: TextIO) -> int:
     from audio.sources import paced
     from monitor.session import CallSetup, run_call
 
-    cfg = _load(args)
+    cfg = load_settings(args)
     if args.play and args.fast:
-        raise CliError("--play needs real-time pace: leave out --fast", EXIT_USAGE)
+        raise CommandError("--play needs real-time pace: leave out --fast", EXIT_USAGE)
     source = _source(args, cfg)
     player = _player(source) if args.play else None
     call = args.call_id or uuid.uuid4().hex[:12]
@@ -244,7 +175,7 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
             source.close()
             if player is not None:
                 player.close()
-            raise CliError(str(exc), EXIT_LOG) from None
+            raise CommandError(str(exc), EXIT_OUTPUT) from None
     worker, spotter, speech_note = _speech(args, cfg, call)
     if speech_note:
         print(f"tonewatch: warning: {speech_note}", file=sys.stderr)
@@ -281,7 +212,7 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
         try:
             result = run_call(blocks, setup)
         except LogError as exc:
-            raise CliError(str(exc), EXIT_LOG) from None
+            raise CommandError(str(exc), EXIT_OUTPUT) from None
         finally:
             if log is not None:
                 log.close()
@@ -302,7 +233,7 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
     if speech and speech.get("error"):
         print(f"tonewatch: warning: transcription stopped: {speech['error']}", file=sys.stderr)
     if error:
-        raise CliError(error, EXIT_SOURCE)
+        raise CommandError(error, EXIT_SOURCE)
     return 0
 
 
@@ -318,7 +249,7 @@ def _player(source: FileSource) -> Any:
         return Player()
     except PlaybackError as exc:
         source.close()
-        raise CliError(str(exc), EXIT_SOURCE) from None
+        raise CommandError(str(exc), EXIT_SOURCE) from None
 
 
 def _speech(args: argparse.Namespace, cfg: Config, call: str) -> tuple[Any, Any, str | None]:
@@ -342,7 +273,7 @@ def _speech(args: argparse.Namespace, cfg: Config, call: str) -> tuple[Any, Any,
         )
         cues = load_cues(cfg.extra.get("cues"))
     except ValueError as exc:
-        raise CliError(str(exc), EXIT_USAGE) from None
+        raise CommandError(str(exc), EXIT_USAGE) from None
     from audio.transcribe import ModelError, TranscriptionWorker, load_model
 
     try:
@@ -364,16 +295,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "replay":
             return replay(args, sys.stdout)
         if args.command == "config":
-            sys.stdout.write(to_toml(_load(args)))
+            sys.stdout.write(to_toml(load_settings(args)))
             return 0
         if args.command in SUBCOMMANDS:
             code: int = _subcommand(SUBCOMMANDS[args.command][0]).run(args)
             return code
-    except CliError as exc:
+    except CommandError as exc:
         print(f"tonewatch: error: {exc}", file=sys.stderr)
         return exc.code
+    except ConfigError as exc:  # a settings error no command turned into a CommandError
+        print(f"tonewatch: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
     parser.error(f"unknown command {args.command}")
     return EXIT_USAGE
 

@@ -22,7 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import shtab
 
-    from monitor.cli import build_parser
-
-    sys.stdout.write(shtab.complete(build_parser(), shell=args.shell))
+    # The command line hands its parser over (`args.parser`): nothing imports monitor.cli.
+    sys.stdout.write(shtab.complete(args.parser, shell=args.shell))
     return 0

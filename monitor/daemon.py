@@ -28,7 +28,7 @@ import numpy as np
 
 from alerts.cues import CueMatcher, load_cues
 from alerts.log import AlertLog, LogError
-from alerts.model import now_iso
+from alerts.model import Record, now_iso
 from audio.live import (
     LiveError,
     LiveSettings,
@@ -40,17 +40,10 @@ from audio.live import (
     two_devices,
 )
 from audio.types import SAMPLE_RATE, Block, seconds
-from monitor.cli import (
-    EXIT_LOG,
-    EXIT_SOURCE,
-    EXIT_USAGE,
-    CliError,
-    _load,
-    add_transcription_options,
-    format_record,
-)
 from monitor.config import Config, transcriber_settings
-from monitor.pipeline import Record
+from monitor.errors import EXIT_INTERNAL, EXIT_OUTPUT, EXIT_SOURCE, EXIT_USAGE, CommandError
+from monitor.formatting import format_record
+from monitor.options import add_config_option, add_transcription_options, load_settings
 from monitor.session import CallSetup, run_call
 from monitor.speech import PhraseSpotter
 
@@ -58,7 +51,6 @@ PREROLL_BLOCKS = 5
 """Blocks kept while waiting for a call to start, so its first words are not cut."""
 MAX_FAILED_CALLS = 3
 """Calls in a row that may fail with an internal error before the daemon gives up."""
-EXIT_INTERNAL = 1
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -96,7 +88,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     speech = p.add_argument_group("transcription (as in replay)")
     add_transcription_options(speech)
-    p.add_argument("--config", metavar="TOML", help="settings file (see `tonewatch config`)")
+    add_config_option(p)
 
 
 def default_log_dir() -> Path:
@@ -145,7 +137,7 @@ class Speech:
             )
             self.cues = load_cues(cfg.extra.get("cues"))
         except ValueError as exc:
-            raise CliError(str(exc), EXIT_USAGE) from None
+            raise CommandError(str(exc), EXIT_USAGE) from None
         from audio.transcribe import ModelError, load_model
 
         try:
@@ -316,7 +308,7 @@ class Daemon:
                 try:
                     self._one_call(preroll)
                     failures = 0
-                except CliError:
+                except CommandError:
                     raise
                 except Exception as exc:  # a fault in the analysis: keep monitoring
                     failures += 1
@@ -327,7 +319,7 @@ class Daemon:
                         flush=True,
                     )
                     if failures >= MAX_FAILED_CALLS:
-                        raise CliError(
+                        raise CommandError(
                             f"{failures} calls in a row failed; stopping", EXIT_INTERNAL
                         ) from None
                     display.status("starting a new call after an internal error")
@@ -375,7 +367,7 @@ class Daemon:
         try:
             log = CallLog(path, self._capture_stats)
         except LogError as exc:
-            raise CliError(str(exc), EXIT_LOG) from None
+            raise CommandError(str(exc), EXIT_OUTPUT) from None
         worker, spotter = self.speech.for_call(call)
         display = self.display
         setup = CallSetup(
@@ -395,7 +387,7 @@ class Daemon:
         try:
             result = run_call(self._blocks(preroll), setup)
         except LogError as exc:
-            raise CliError(str(exc), EXIT_LOG) from None
+            raise CommandError(str(exc), EXIT_OUTPUT) from None
         finally:
             self.log = None
             log.close()
@@ -428,22 +420,26 @@ def _log_dir(args: argparse.Namespace, cfg: Config) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as exc:
-        raise CliError(f"{path}: cannot create log directory ({exc.strerror})", EXIT_LOG) from None
+        raise CommandError(
+            f"{path}: cannot create log directory ({exc.strerror})", EXIT_OUTPUT
+        ) from None
     if not os.access(path, os.W_OK | os.X_OK):
-        raise CliError(f"{path}: log directory is not writable", EXIT_LOG)
+        raise CommandError(f"{path}: log directory is not writable", EXIT_OUTPUT)
     return path
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = _load(args)
+    cfg = load_settings(args)
     if args.split_silence is not None and not 0 <= args.split_silence <= 3600:
-        raise CliError(
+        raise CommandError(
             f"--split-silence must be in [0, 3600] seconds, got {args.split_silence}", EXIT_USAGE
         )
     if args.device and (args.mic or args.loopback):
-        raise CliError("give either --device (with --channels) or --mic and --loopback", EXIT_USAGE)
+        raise CommandError(
+            "give either --device (with --channels) or --mic and --loopback", EXIT_USAGE
+        )
     if not args.device and not (args.mic and args.loopback):
-        raise CliError(
+        raise CommandError(
             "say where the call is heard: --mic DEV --loopback DEV, or --device DEV "
             "--channels A,C (see `tonewatch devices`)",
             EXIT_USAGE,
@@ -451,7 +447,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         routes = routes_from(args)
     except LiveError as exc:
-        raise CliError(str(exc), EXIT_SOURCE) from None
+        raise CommandError(str(exc), EXIT_SOURCE) from None
     log_dir = _log_dir(args, cfg)
     speech = Speech(args, cfg)
     if speech.note:
@@ -469,7 +465,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             source.start()
         except LiveError as exc:
-            raise CliError(str(exc), EXIT_SOURCE) from None
+            raise CommandError(str(exc), EXIT_SOURCE) from None
         threading.Thread(target=daemon._read_keys, name="tonewatch-keys", daemon=True).start()
         return daemon.run()
     finally:

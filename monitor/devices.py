@@ -13,7 +13,7 @@ import argparse
 import sys
 
 from audio.live import LiveError, list_devices
-from monitor.cli import EXIT_SOURCE, CliError
+from monitor.errors import EXIT_SOURCE, CommandError
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -24,12 +24,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         devices = list_devices()
     except LiveError as exc:
-        raise CliError(str(exc), EXIT_SOURCE) from None
+        raise CommandError(str(exc), EXIT_SOURCE) from None
     if args.inputs:
         devices = [d for d in devices if d.max_input_channels > 0]
     if not devices:
         what = "audio input devices" if args.inputs else "audio devices"
-        raise CliError(
+        raise CommandError(
             f"no {what} found (PortAudio sees none; on Linux is PulseAudio/PipeWire running?)",
             EXIT_SOURCE,
         )

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
 from alerts.engine import Detector
-from alerts.model import KINDS, Alert, TranscriptRecord
+from alerts.model import KINDS, Alert, Record
 from alerts.settings import TICK_HOPS
 from audio.analyzer import ChannelAnalyzer
 from audio.bleed import BleedCanceller
@@ -23,7 +23,7 @@ from monitor.config import Config
 from monitor.speech import PhraseSpotter, SnippetCutter
 from monitor.tracks import TrackRecorder
 
-Record = Alert | TranscriptRecord
+__all__ = ["Pipeline", "Record", "analyze"]
 
 
 class Transcriber(Protocol):

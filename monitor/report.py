@@ -30,20 +30,15 @@ from typing import Any
 import numpy as np
 
 from monitor.calllog import SPEAKERS, CallLog, CallLogError, read_calls, track_end
+from monitor.errors import EXIT_OUTPUT as EXIT_WRITE
+from monitor.errors import EXIT_SOURCE as EXIT_AUDIO
+from monitor.errors import EXIT_USAGE
+from monitor.errors import EXIT_USAGE as EXIT_LOG
+from monitor.errors import CommandError as ReportError
 
-EXIT_LOG, EXIT_AUDIO, EXIT_WRITE = 2, 3, 4
-EXIT_USAGE = 2
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 AUDIO_RATE = 16000
 OGG_BLOCK = 16384  # samples per write to the Vorbis encoder
-
-
-class ReportError(Exception):
-    """A report cannot be made; the message names the file, `code` is the exit code."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -25,8 +25,9 @@ from typing import Any
 
 from alerts.model import KINDS, SEVERITIES
 from monitor.calllog import CallLog, CallLogError, read_calls, severity_rank
+from monitor.errors import EXIT_OUTPUT as EXIT_WRITE
+from monitor.errors import CommandError as ReviewError
 
-EXIT_USAGE, EXIT_WRITE = 2, 4
 SORTS = ("date", "duration", "alerts", "worst", "agent", "call")
 SHORT = {
     "customer_raised": "cust raised",
@@ -37,14 +38,6 @@ SHORT = {
     "agent_interrupting": "interrupt",
     "phrase": "phrase",
 }
-
-
-class ReviewError(Exception):
-    """Bad usage (a filter value, no logs at all) or an export that cannot be written."""
-
-    def __init__(self, message: str, code: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 @dataclass

@@ -36,12 +36,10 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from alerts.model import Alert, TranscriptRecord
+from alerts.model import Alert, Record, TranscriptRecord
 from audio.features import KWeightedPower, power_db
 from audio.types import HOP, SAMPLE_RATE, SPEAKERS, Block, Speaker
-from monitor.cli import format_record
-
-Record = Alert | TranscriptRecord
+from monitor.formatting import format_record
 
 METER_FLOOR_DB = -70.0
 METER_TOP_DB = -10.0

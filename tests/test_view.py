@@ -198,7 +198,7 @@ def run_replay(argv: list[str], out: io.StringIO) -> int:
     args = cli.build_parser().parse_args(["replay", *argv])
     try:
         return cli.replay(args, out)
-    except cli.CliError as exc:
+    except cli.CommandError as exc:
         print(f"tonewatch: error: {exc}", file=sys.stderr)
         return exc.code
 

@@ -1,0 +1,76 @@
+"""Command-line options shared by several subcommands, and the settings they lead to.
+
+`add_config_option` and `add_transcription_options` add the same options with the same
+help everywhere; `load_settings` turns `--config` (and `--agent-channel` where a command
+has it) into validated settings, or a `CommandError` with exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from monitor.config import Config, ConfigError, load_config, with_overrides
+from monitor.errors import EXIT_USAGE, CommandError
+
+OFFLINE_BLOCK_S = 5.0
+"""Seconds of audio per block when nothing waits on the result (`replay --fast`, batch).
+Larger blocks cost less per second of audio; the results do not depend on the size."""
+REALTIME_BLOCK_S = 0.1
+"""Seconds of audio per block at real-time pace (`replay` without `--fast`): alerts stay
+prompt."""
+
+
+def add_config_option(p: argparse.ArgumentParser) -> None:
+    """`--config TOML`."""
+    p.add_argument("--config", metavar="TOML", help="settings file (see `tonewatch config`)")
+
+
+def add_transcription_options(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """The transcription options shared by replay, live and batch.
+
+    The model's device is `--whisper-device` in every command: `--device` is only ever a
+    sound device (`live`).
+    """
+    p.add_argument(
+        "--no-transcribe", action="store_true", help="acoustic alerts only, no transcription"
+    )
+    p.add_argument(
+        "--model",
+        metavar="NAME_OR_PATH",
+        help="Whisper model: a CTranslate2 folder or a faster-whisper name already on this "
+        "machine (default: the embedded tiny.en)",
+    )
+    p.add_argument(
+        "--whisper-device", metavar="DEV", help="Whisper's device: cpu | cuda | auto (default: cpu)"
+    )
+    p.add_argument("--compute-type", metavar="TYPE", help="CTranslate2 type (default: int8)")
+    p.add_argument("--language", metavar="CODE", help="spoken language (default: en)")
+    redact = p.add_mutually_exclusive_group()
+    redact.add_argument(
+        "--redact",
+        dest="redact",
+        action="store_true",
+        default=None,
+        help="mask digit runs (card, account numbers) in logged text (default)",
+    )
+    redact.add_argument(
+        "--no-redact", dest="redact", action="store_false", help="log transcripts unmasked"
+    )
+
+
+def load_settings(args: argparse.Namespace) -> Config:
+    """The settings from `--config`, with `--agent-channel` applied when given.
+
+    Raises:
+        CommandError: a bad settings file or option (exit code 2).
+    """
+    try:
+        cfg = load_config(getattr(args, "config", None))
+        channel = getattr(args, "agent_channel", None)
+        if channel is not None and channel not in ("left", "right"):
+            raise ConfigError(f"--agent-channel must be left or right, got {channel!r}")
+        if channel:
+            cfg = with_overrides(cfg, call={"agent_channel": channel})
+        return cfg
+    except ConfigError as exc:
+        raise CommandError(str(exc), EXIT_USAGE) from None
