@@ -4,7 +4,7 @@
 snippets (long turns are cut at the quietest moment near `max_snippet_s`); bleed hops
 masked by the crosstalk guard keep the other speaker's echo out of a speaker's transcript.
 `PhraseSpotter` turns finished transcripts into `transcript` records and `phrase` alerts.
-The worker itself (audio/transcribe.py) runs on its own thread; everything here runs on
+The worker itself (audio/transcribe/) runs on its own thread; everything here runs on
 the analysis thread and never waits for the model.
 """
 
@@ -152,12 +152,13 @@ class PhraseSpotter:
             key = f"{cue.speaker}.{cue.name}"
             self.cue_counts[key] = self.cue_counts.get(key, 0) + 1
             evidence: dict[str, Any] = {"pattern": hit.pattern, "good_sign": cue.good}
+            start, end = t.span_times(*hit.span)  # the cue's own words, not the snippet's
             out.append(
                 Alert(
                     kind="phrase",
                     speaker=t.speaker,
-                    start=seconds(t.start),
-                    end=seconds(t.end),
+                    start=seconds(start),
+                    end=seconds(end),
                     severity=cue.severity,
                     message=cue.message,
                     tip=cue.tip,

@@ -28,6 +28,7 @@ from audio.transcribe import (
     TranscriptionWorker,
     load_model,
     settings_from_table,
+    transcribe_batch,
     transcribe_snippet,
 )
 from audio.types import SAMPLE_RATE
@@ -91,7 +92,9 @@ def test_speech_is_transcribed_with_expected_words(
     missing = [w for w in EXPECTED[name]["words"] if w not in words]
     assert not missing, f"{name}: {missing} not in {t.text!r}"
     s = snippet(name)
-    assert (t.speaker, t.start, t.end, t.snippets) == (s.speaker, s.start, s.end, 1)
+    assert (t.speaker, t.start, t.end, t.batched) == (s.speaker, s.start, s.end, 1)
+    assert t.words and all(s.start <= w.start <= w.end <= s.end for w in t.words)
+    assert [t.text[w.offset : w.offset + len(w.text)] for w in t.words] == [w.text for w in t.words]
     assert -1.0 <= t.avg_logprob <= 0.0 and 0.0 <= t.no_speech_prob <= 0.6
 
 
@@ -325,7 +328,7 @@ def test_block_policy_waits_for_room() -> None:
     results = worker.close(timeout=10)
     st = worker.stats()
     assert (st.submitted, st.transcribed, st.skipped) == (3, 3, 0)
-    assert sum(r.snippets for r in results) == 3
+    assert len(results) == 3
 
 
 def test_backlog_of_one_speaker_is_batched() -> None:
@@ -344,12 +347,64 @@ def test_backlog_of_one_speaker_is_batched() -> None:
         assert worker.submit(s)
     model.release.set()
     results = worker.close(timeout=10)
-    by_start = {r.start: r for r in results}
-    assert sorted(by_start) == [0, 20_000, 40_000, 90_000]
-    assert (by_start[40_000].snippets, by_start[40_000].end) == (2, 84_000)
     gap = int(0.5 * SAMPLE_RATE)
     assert model.calls == [16_000, 16_000, 16_000 + gap + 24_000, 48_000]
     assert worker.stats().transcribed == 5
+    # The fake gives one segment without times: it spans the whole batch, and goes to the
+    # snippet its middle falls in (the second of the batch).
+    by_start = {r.start: r for r in results}
+    assert sorted(by_start) == [0, 20_000, 60_000, 90_000]
+    assert (by_start[60_000].batched, by_start[60_000].end) == (2, 84_000)
+
+
+@dataclass
+class FakeWord:
+    word: str
+    start: float
+    end: float
+    probability: float = 0.9
+
+
+def test_batch_words_go_back_to_their_snippets() -> None:
+    # Three snippets of 1.0, 2.0 and 1.0 s joined with 0.5 s gaps: offsets 0, 1.5 and 4.0 s.
+    snippets = [tone(16_000, start=0), tone(32_000, start=100_000), tone(16_000, start=300_000)]
+    words = [
+        FakeWord(" Hello", 0.1, 0.5),
+        FakeWord(" there.", 0.5, 1.2),  # runs into the gap: its middle is in snippet 0
+        FakeWord(" I'm", 1.6, 1.9),
+        FakeWord(" sorry", 1.9, 2.4),
+        FakeWord(" about", 3.0, 3.4),
+        FakeWord(" that.", 3.4, 3.9),
+        FakeWord(" Thanks!", 4.05, 4.6),
+    ]
+    seg = FakeSegment("Hello there. I'm sorry about that. Thanks!", tokens=[1] * 7)
+    seg.words = words  # type: ignore[attr-defined]
+    out = transcribe_batch(cast(Any, FakeModel([seg])), snippets, TranscriberSettings())
+    assert [(t.start, t.end, t.text) for t in out] == [
+        (0, 16_000, "Hello there."),
+        (100_000, 132_000, "I'm sorry about that."),
+        (300_000, 316_000, "Thanks!"),
+    ]
+    sorry = out[1]
+    assert [w.start for w in sorry.words] == [100_000 + 1_600, 100_000 + 6_400, 124_000, 130_400]
+    assert sorry.words[-1].end == 132_000  # 3.9 s is in the gap after it: clipped
+    lo = sorry.text.index("sorry")
+    assert sorry.span_times(lo, lo + 5) == (100_000 + 6_400, 100_000 + 14_400)
+    assert all(t.batched == 3 for t in out)
+    assert out[0].words[-1].end == 16_000  # clipped to its snippet
+    assert out[2].words[0].start == 300_000 + 800
+
+
+def test_laughter_tags_are_counted_not_kept() -> None:
+    seg = FakeSegment("(laughs) It works! Haha", tokens=[1] * 4)
+    seg.words = [  # type: ignore[attr-defined]
+        FakeWord(" (laughs)", 0.0, 0.3),
+        FakeWord(" It", 0.3, 0.4),
+        FakeWord(" works!", 0.4, 0.8),
+        FakeWord(" Haha", 0.8, 0.95),
+    ]
+    t = transcribe_snippet(cast(Any, FakeModel([seg])), tone(16_000), TranscriberSettings())
+    assert t is not None and t.text == "It works! Haha" and t.laughs == 2
 
 
 def test_failed_transcription_is_counted_and_work_goes_on() -> None:
@@ -411,3 +466,57 @@ def test_snippet_validation() -> None:
     with pytest.raises(ValueError, match="1-D"):
         Snippet("agent", 0, 10, np.zeros((10, 2), np.float32))
     assert Snippet("agent", 0, 10, np.zeros(10)).samples.dtype == np.float32
+
+
+# -- each phrase at its own time, through the real pipeline ---------------------------
+
+
+def test_turns_transcribed_together_keep_their_own_times(model: Any) -> None:
+    """Four agent turns, replayed faster than the model: the worker decodes them in batches,
+    yet each transcript, and each phrase alert, carries the time of its own turn."""
+    from alerts.model import Alert, TranscriptRecord
+    from audio.sources import ArraySource
+    from monitor.config import load_config
+    from monitor.pipeline import Pipeline
+    from monitor.speech import PhraseSpotter
+
+    names = ["neutral", "empathy", "defensive", "apology"]
+    gap = np.zeros(int(1.2 * SAMPLE_RATE), np.float32)
+    parts: list[np.ndarray] = [gap]
+    spans: dict[str, tuple[float, float]] = {}
+    pos = gap.size
+    for name in names:
+        x, _ = sf.read(str(FIXTURES / f"phrases_{name}.flac"), dtype="float32")
+        spans[name] = (pos / SAMPLE_RATE, (pos + x.size) / SAMPLE_RATE)
+        parts += [x, gap]
+        pos += x.size + gap.size
+    agent = np.concatenate(parts)
+    settings = TranscriberSettings(policy="block")
+    seen: list[Transcript] = []
+
+    class Spotter(PhraseSpotter):
+        def __call__(self, t: Transcript) -> list[Alert | TranscriptRecord]:
+            seen.append(t)
+            return super().__call__(t)
+
+    worker = TranscriptionWorker(settings, model)
+    pipe = Pipeline(load_config(), "t", worker, Spotter(CueMatcher(load_cues()), "t", False))
+    records: list[Alert | TranscriptRecord] = []
+    for block in ArraySource(agent, np.zeros_like(agent), block_s=5.0):
+        records += pipe.push(block)
+    records += pipe.finish()
+
+    assert max(t.batched for t in seen) > 1, "the worker never batched: the test proves nothing"
+    transcripts = [r for r in records if isinstance(r, TranscriptRecord)]
+    assert len(transcripts) == len(names), [t.text for t in transcripts]
+    for rec in transcripts:
+        name = next(n for n in names if spans[n][0] - 0.5 <= rec.start <= spans[n][1])
+        lo, hi = spans[name]
+        assert abs(rec.start - lo) < 0.5 and abs(rec.end - hi) < 0.7, (name, rec)
+        words = set(normalize(rec.text).split())
+        assert set(EXPECTED[f"phrases_{name}.flac"]["words"]) <= words, (name, rec.text)
+    phrases = {a.cue: a for a in records if isinstance(a, Alert) and a.kind == "phrase"}
+    assert set(phrases) == {"empathy", "defensive", "apology"}
+    for cue, alert in phrases.items():
+        lo, hi = spans[cue]
+        assert lo - 0.3 <= alert.start < alert.end <= hi + 0.3, (cue, alert.start, alert.end)
