@@ -114,6 +114,8 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "batch": ("monitor.batch", "analyse many recordings on a Dask cluster"),
     "service": ("monitor.service", "start `live` with the agent's session (systemd user unit)"),
     "completion": ("monitor.completion", "print a shell completion script (bash, zsh, tcsh)"),
+    "index": ("monitor.index_command", "add alert logs to the call index, or rebuild it"),
+    "serve": ("monitor.serve", "the QA web app over the call index"),
 }
 """Subcommands in their own modules: each has `add_arguments(parser)` and `run(args)`."""
 
@@ -218,6 +220,10 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
                 log.close()
             if player is not None:
                 player.close()
+    if args.log:
+        from monitor.callindex import index_finished_log
+
+        index_finished_log(args.log)
     summary, error = result.summary, result.error
     elapsed = summary["compute_s"]
     counts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items() if v) or "no alerts"

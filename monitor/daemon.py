@@ -391,6 +391,9 @@ class Daemon:
         finally:
             self.log = None
             log.close()
+        from monitor.callindex import index_finished_log
+
+        index_finished_log(path, warn=display.status)
         summary = result.summary
         counts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items() if v) or "no alerts"
         line = (

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +18,10 @@ from monitor.pipeline import Pipeline
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
 SHARED = ROOT.parent / "shared" / "data"
+
+# The user data folder (live logs, the call index that replay and live add to) of the
+# tests and of every tonewatch they start: never the real one.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="tonewatch-test-data-")
 
 
 @pytest.fixture(scope="session")

@@ -17,17 +17,13 @@ import soundfile as sf
 
 from alerts.log import read_log
 from alerts.model import ACOUSTIC_KINDS, KINDS
-from monitor.batch import (
-    BatchOptions,
-    analyse_call,
-    finished_summary,
-    log_path,
-    open_client,
-    run_jobs,
-)
+from monitor.batch_cluster import open_client, run_jobs
 from monitor.batch_inputs import CallJob, InputError, discover
+from monitor.batch_task import BatchOptions, analyse_call, finished_summary, log_path
+from monitor.callindex import CallIndex
 from monitor.cli import main
 from monitor.config import load_config, transcriber_settings
+from monitor.qa_columns import columns
 from tests.conftest import FIXTURES
 
 GOOD = ["calm_call", "customer_yelling", "agent_barge_in"]
@@ -75,17 +71,24 @@ def batch(tmp_path_factory):
     whole = (FIXTURES / "agent_matching.flac").read_bytes()
     (calls / "day2" / "cut_short.flac").write_bytes(whole[: len(whole) // 3])
     out = root / "out"
+    db = root / "db" / "index.sqlite"
     argv = ["batch", str(calls), "--out", str(out), "--no-transcribe", "--workers", "2"]
+    argv += ["--db", str(db)]
     first = main(argv)
     first_index = index(out)
+    with CallIndex(db) as idx:
+        first_db = idx.query(sort="call")
     stamps = {
         p.relative_to(out): (p.stat().st_mtime_ns, p.stat().st_ino)
         for p in (out / "logs").rglob("*")
         if p.is_file()
     }
     second = main(argv)
+    with CallIndex(db) as idx:
+        second_db = idx.query(sort="call")
     return {
         "out": out,
+        "db": (first_db, second_db),
         "codes": (first, second),
         "first": first_index,
         "second": index(out),
@@ -96,7 +99,7 @@ def batch(tmp_path_factory):
 def test_good_calls_get_complete_logs_with_their_expected_alerts(batch):
     out, rows = batch["out"], batch["first"]
     ids = {"calm_call", "customer_yelling", "day2/agent_barge_in"}
-    assert {c for c, r in rows.items() if r["status"] == "ok"} == ids
+    assert {c for c, r in rows.items() if r["outcome"] == "ok"} == ids
     for call in ids:
         name = call.split("/")[-1]
         path = log_path(out, call)
@@ -110,9 +113,10 @@ def test_good_calls_get_complete_logs_with_their_expected_alerts(batch):
         row = rows[call]
         assert row["duration_s"] == pytest.approx(summary["duration_s"])
         assert row["duration_s"] > 50 and row["compute_s"] > 0
-        assert row["log"] == f"logs/{call}.jsonl"
+        assert row["log"] == str(path) and row["status"] == "complete"
         for kind in KINDS:
-            assert row["counts"][kind] == sum(a["kind"] == kind for a in alerts)
+            assert row[kind] == sum(a["kind"] == kind for a in alerts)
+        assert row["talk_agent_s"] == summary["talk_s"]["agent"]
 
 
 def test_corrupt_and_truncated_files_are_errors_and_never_complete_logs(batch):
@@ -120,13 +124,13 @@ def test_corrupt_and_truncated_files_are_errors_and_never_complete_logs(batch):
     assert batch["codes"][0] == 5
     noise, cut = rows["noise_bytes"], rows["day2/cut_short"]
     for row in (noise, cut):
-        assert row["status"] == "error"
-        assert "\n" not in row["error"] and row["inputs"][0] in row["error"]
+        assert row["outcome"] == "error" and row["status"] == "error"
+        assert "\n" not in row["error"] and row["inputs"].split(";")[0] in row["error"]
         assert not log_path(out, row["call"]).exists()
-    assert "not a readable audio file" in noise["error"] and noise["log"] == ""
+    assert "not a readable audio file" in noise["error"] and noise["log"] is None
     assert "truncated" in cut["error"]
     # What the truncated call did analyse is kept, under a name that is not a log's.
-    partial = out / cut["log"]
+    partial = Path(cut["log"])
     assert partial.name == "cut_short.jsonl.partial"
     summary = records(partial)[-1]
     assert summary["record"] == "call_summary" and summary["status"] == "error"
@@ -139,23 +143,41 @@ def test_index_csv_has_a_row_per_call_with_counts_and_errors(batch):
     import csv
 
     with open(batch["out"] / "index.csv", newline="") as fh:
-        rows = {r["call"]: r for r in csv.DictReader(fh)}
+        reader = csv.DictReader(fh)
+        rows = {r["call"]: r for r in reader}
+    # The QA columns of review, after the batch's own.
+    assert reader.fieldnames == ["outcome", "inputs", "compute_s", *columns()[:-2]]
     assert set(rows) == set(batch["second"])
     assert rows["customer_yelling"]["customer_yelling"] == "1"
-    assert rows["noise_bytes"]["status"] == "error" and rows["noise_bytes"]["error"]
+    assert rows["noise_bytes"]["outcome"] == "error" and rows["noise_bytes"]["error"]
     assert rows["calm_call"]["error"] == ""
+    assert (batch["out"] / "index.csv").stat().st_mode & 0o777 == 0o600
+    assert (batch["out"] / "index.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_every_call_with_a_log_is_in_the_call_index_once(batch):
+    first, second = batch["db"]
+    rows = index(batch["out"])
+    want = sorted(c for c, r in rows.items() if r["log"])
+    assert [r["call"] for r in first] == want == [r["call"] for r in second]
+    for r in second:
+        assert {k: r[k] for k in KINDS} == {k: rows[r["call"]][k] for k in KINDS}
+        assert r["log"] == rows[r["call"]]["log"]
+    cut = next(r for r in second if r["call"] == "day2/cut_short")
+    assert cut["status"] == "error" and cut["log"].endswith(".jsonl.partial")
 
 
 def test_rerun_skips_finished_calls_without_recomputing_them(batch):
     out, rows, before = batch["out"], batch["second"], batch["stamps"]
     assert batch["codes"][1] == 5
     for call in ("calm_call", "customer_yelling", "day2/agent_barge_in"):
-        assert rows[call]["status"] == "skipped"
-        assert rows[call]["counts"] == batch["first"][call]["counts"]
+        assert rows[call]["outcome"] == "skipped"
+        for k in KINDS:
+            assert rows[call][k] == batch["first"][call][k]
         path = log_path(out, call)
         assert (path.stat().st_mtime_ns, path.stat().st_ino) == before[path.relative_to(out)]
     # Failed calls are tried again (and fail again).
-    assert rows["noise_bytes"]["status"] == rows["day2/cut_short"]["status"] == "error"
+    assert rows["noise_bytes"]["outcome"] == rows["day2/cut_short"]["outcome"] == "error"
 
 
 def test_no_recordings_is_a_one_line_usage_error(tmp_path, capsys):
@@ -234,7 +256,7 @@ def test_paired_mono_files_run_like_the_stereo_call(client, tmp_path):
     rows: list[dict] = []
     opts = BatchOptions(cfg=load_config())
     run_jobs(client, jobs, opts, out, rows.append)
-    assert [(r["call"], r["status"]) for r in rows] == [("y", "ok")]
+    assert [(r["call"], r["outcome"]) for r in rows] == [("y", "ok")]
     recs = records(log_path(out, "y"))
     assert recs[0]["source"] == [str(calls / "y_agent.wav"), str(calls / "y_customer.wav")]
     check_alerts("customer_yelling", [r for r in recs if r["record"] == "alert"])
@@ -250,9 +272,9 @@ def test_a_worker_that_dies_fails_only_its_own_call(client, tmp_path):
     rows: list[dict] = []
     run_jobs(client, jobs, BatchOptions(cfg=load_config()), out, rows.append, crash_on_boom)
     by_call = {r["call"]: r for r in rows}
-    assert by_call["calm"]["status"] == "ok"
+    assert by_call["calm"]["outcome"] == "ok"
     boom = by_call["boom"]
-    assert boom["status"] == "error" and "worker failed" in boom["error"]
+    assert boom["outcome"] == "error" and "worker failed" in boom["error"]
     assert not log_path(out, "boom").exists()
     assert boom["log"] == "logs/boom.jsonl.partial"
     assert not list(out.rglob("*.tmp"))
@@ -272,7 +294,7 @@ def test_transcription_runs_on_the_workers_and_finds_the_phrase_cues(client, tmp
     out = tmp_path / "out"
     rows: list[dict] = []
     run_jobs(client, jobs, opts, out, rows.append)
-    assert sorted(r["status"] for r in rows) == ["ok"] * 3
+    assert sorted(r["outcome"] for r in rows) == ["ok"] * 3
     for name in names:
         recs = records(log_path(out, name.removesuffix(".flac")))
         said = [r for r in recs if r["record"] == "transcript"]
@@ -292,6 +314,7 @@ def test_cli_on_an_existing_scheduler_with_pairs_and_an_orphan(client, tmp_path,
     shutil.copy(calls / "c1_agent.flac", calls / "c2_agent.flac")
     out = tmp_path / "out"
     argv = ["batch", str(calls), "--out", str(out), "--no-transcribe"]
+    argv += ["--db", str(tmp_path / "index.sqlite")]
     argv += ["--pair-pattern", "{call}_agent.*", "{call}_customer.*"]
     code = main([*argv, "--scheduler", client.scheduler.address])
     captured = capsys.readouterr()
@@ -299,12 +322,10 @@ def test_cli_on_an_existing_scheduler_with_pairs_and_an_orphan(client, tmp_path,
     assert "c2" in captured.err and "no customer file" in captured.err
     assert captured.out.startswith("batch: 2 calls: 1 ok, 0 skipped, 1 failed")
     rows = index(out)
-    assert rows["c1"]["status"] == "ok" and rows["c1"]["inputs"] == [
-        str(calls / "c1_agent.flac"),
-        str(calls / "c1_customer.flac"),
-    ]
+    assert rows["c1"]["outcome"] == "ok"
+    assert rows["c1"]["inputs"] == f"{calls / 'c1_agent.flac'};{calls / 'c1_customer.flac'}"
     assert finished_summary(log_path(out, "c1")) is not None
-    assert rows["c2"]["status"] == "error" and not log_path(out, "c2").exists()
+    assert rows["c2"]["outcome"] == "error" and not log_path(out, "c2").exists()
 
 
 def test_local_workers_keep_glibc_adaptive_malloc(client):
