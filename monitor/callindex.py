@@ -266,14 +266,26 @@ class CallIndex:
         except sqlite3.Error as exc:
             raise IndexDbError(f"{self.path}: cannot write the call index ({_why(exc)})") from None
 
-    def _migrate(self) -> None:
+    def _current(self) -> bool:
         version = self.con.execute("PRAGMA user_version").fetchone()[0]
         have = [r[1] for r in self.con.execute("PRAGMA table_info(calls)")]
-        want = ["id", "ts", "week", "worst_rank", *_call_columns()]
-        if version == SCHEMA_VERSION and have == want:
+        return version == SCHEMA_VERSION and have == [
+            "id",
+            "ts",
+            "week",
+            "worst_rank",
+            *_call_columns(),
+        ]
+
+    def _migrate(self) -> None:
+        if self._current():
             return
         self.con.execute("BEGIN IMMEDIATE")
         try:
+            # Looked at again under the write lock: another process may have just made it.
+            if self._current():
+                self.con.execute("COMMIT")
+                return
             # The calls, alerts and logs tables are a cache of the logs: drop and refill.
             for table in ("alerts", "calls", "logs"):
                 self.con.execute(f"DROP TABLE IF EXISTS {table}")
