@@ -22,7 +22,6 @@ from monitor.batch_inputs import CallJob
 from monitor.batch_task import BatchOptions, analyse_call, failed
 
 
-
 class ClusterError(Exception):
     """The Dask cluster cannot be started or reached; the message is one line."""
 

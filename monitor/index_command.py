@@ -16,10 +16,9 @@ import time
 from pathlib import Path
 
 from monitor.callindex import CallIndex, IndexDbError, default_db, live_log_dir
-from monitor.review import _logs_in, add_db_option, expand
-
 from monitor.errors import EXIT_OUTPUT as EXIT_WRITE
 from monitor.errors import EXIT_USAGE
+from monitor.review import _logs_in, add_db_option, expand
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

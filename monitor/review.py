@@ -42,6 +42,7 @@ from monitor.callindex import (
 from monitor.errors import EXIT_OUTPUT as EXIT_WRITE
 from monitor.errors import CommandError as ReviewError
 from monitor.qa_columns import columns, csv_cell, default_cues, extra_cue_columns, with_extra_cues
+
 SHORT = {
     "customer_raised": "cust raised",
     "customer_yelling": "cust yell",
