@@ -6,8 +6,11 @@ it speech and its pitch is the customer's, so without this stage a yelling custo
 as an agent who yells, matches or talks over them. The crosstalk guard (audio/crosstalk.py)
 only catches copies 15 dB or more down; bleed at -6 dB passes it.
 
-`BleedCanceller.clean(block)` runs before the analysis and returns the block with the bleed
-subtracted from the agent channel:
+`BleedCanceller` is a stage (`push(block) -> blocks`, `flush() -> blocks`, `reset()`) that
+runs before the analysis and hands on both speakers' audio with the bleed subtracted from
+the agent channel. It hands on whole 50 ms cells of stream time only (see Subtraction) and
+holds the rest of a block until the next one completes the cell: up to 50 ms of delay,
+which makes what it hands on the same whatever the block size.
 
 - Search. At every `step_s` of stream time in which the customer channel carries sound,
   while no bleed is known: a cheap test first (the mic's 10 ms envelope must follow the
@@ -34,8 +37,8 @@ subtracted from the agent channel:
   is far louder than that. Hops whose energy fell by `discount_db` or more, or that were
   turned down, count as discounted: the mic was mostly bleed there.
 
-Everything runs in stream time on the analysis thread; with blocks of whole hops the result
-does not depend on the block size.
+Everything runs in stream time on the analysis thread; the result does not depend on the
+block size (the cells are always whole, except the last one of a stream).
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ CANDIDATES = 5
 """Coarse correlation peaks refined at full rate."""
 GATE_HOPS = 5
 """Hops per cell in which the subtraction must lower the mic's energy to be kept."""
+CELL = GATE_HOPS * HOP
+"""Samples per cell (50 ms); cells lie on the stream-time grid."""
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,10 @@ class BleedCanceller:
         # History: the estimate window plus the longest lag plus the path's reach.
         self.keep = self.window + self.max_lag + PATH_TAPS + HOP
         self._gate = 10.0 ** (self.s.min_customer_dbfs / 10.0)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget everything: a new stream, nothing known about bleed."""
         self.active = False
         self.detected = False
         self.delay = 0.0
@@ -158,11 +167,10 @@ class BleedCanceller:
         self.estimates = 0
         self._steps = 0
         self.backfill: tuple[int, np.ndarray] | None = None
-        """Set by `clean` in the block where cancelling starts: (stream time, the mic audio
-        from shortly before that moment, cleaned), for whoever kept the raw audio."""
-        self.last_block: Block | None = None
-        """The latest block as cleaned (for meters that should show the agent, not bleed)."""
+        """Set by the `push` (or `flush`) in which cancelling starts: (stream time, the mic
+        audio from shortly before that moment, cleaned), for whoever kept the raw audio."""
         self.discounted_hops = 0.0
+        self._held: Block | None = None
         self._reset_history(0)
 
     # -- history ------------------------------------------------------------------------
@@ -176,7 +184,57 @@ class BleedCanceller:
         return self._mic.shape[0] - (self._end - t)
 
     # -- public -------------------------------------------------------------------------
-    def clean(self, block: Block) -> Block:
+    def push(self, block: Block) -> list[Block]:
+        """Take a block; returns the audio of the whole cells now complete, bleed removed.
+
+        Blocks are contiguous in stream time; one that is not (a gap) first flushes what is
+        held. Returns zero, one or (after a gap) two blocks.
+        """
+        self.backfill = None
+        out: list[Block] = []
+        held = self._held
+        if held is not None and held.start + held.n_samples != block.start:
+            out += self.flush()
+            held = None
+        if held is not None:
+            block = Block(
+                held.start,
+                np.concatenate([held.agent, block.agent]),
+                np.concatenate([held.customer, block.customer]),
+                held.dropped_before + block.dropped_before,
+                block.captured_at,
+            )
+            self._held = None
+        end = block.start + block.n_samples
+        cut = end - end % CELL
+        if cut < end:
+            n = max(0, cut - block.start)
+            self._held = Block(
+                block.start + n,
+                block.agent[n:],
+                block.customer[n:],
+                0 if n else block.dropped_before,
+                block.captured_at,
+            )
+            if n == 0:
+                return out
+            block = Block(
+                block.start,
+                block.agent[:n],
+                block.customer[:n],
+                block.dropped_before,
+                block.captured_at,
+            )
+        out.append(self._clean(block))
+        return out
+
+    def flush(self) -> list[Block]:
+        """The audio still held (the stream's last, partial cell), bleed removed."""
+        held, self._held = self._held, None
+        self.backfill = None
+        return [] if held is None else [self._clean(held)]
+
+    def _clean(self, block: Block) -> Block:
         """The block with the bleed taken out of its agent channel (the same block if none)."""
         if block.start != self._end:
             self._reset_history(block.start)  # a gap: old audio no longer lines up
@@ -187,7 +245,6 @@ class BleedCanceller:
         out: np.ndarray | None = None
         t = block.start
         end = block.start + n
-        self.backfill = None
         began: int | None = None
         while t < end:
             boundary = (t // self.step + 1) * self.step
@@ -209,8 +266,7 @@ class BleedCanceller:
             self.backfill = self._clean_before(began)
         self._mic = self._mic[-self.keep :]
         self._cust = self._cust[-self.keep :]
-        self.last_block = block if out is None else dataclasses.replace(block, agent=out)
-        return self.last_block
+        return block if out is None else dataclasses.replace(block, agent=out)
 
     def summary(self) -> dict[str, Any]:
         """The `headset_bleed` part of the call summary."""
@@ -251,10 +307,11 @@ class BleedCanceller:
         mic = self._mic[self._index(a) : self._index(b)]
         bleed = self._through_path(a, b, self.taps, self.anchor)
         residual = mic - bleed
-        # Judged per 50 ms cell of the stream's grid (partial cells at block edges stay
-        # partial): long enough that the agent's voice and the bleed, which do not
-        # correlate, add up in energy instead of cancelling by chance as in single hops.
-        cell = GATE_HOPS * HOP
+        # Judged per 50 ms cell of the stream's grid (`push` hands over whole cells; only
+        # the stream's last cell and the backfill's first may be partial): long enough
+        # that the agent's voice and the bleed, which do not correlate, add up in energy
+        # instead of cancelling by chance as in single hops.
+        cell = CELL
         edges = np.unique(np.r_[0, np.arange(-(a % cell) % cell, b - a, cell), b - a])
         starts = edges[:-1]
         lengths = np.diff(edges)

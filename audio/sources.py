@@ -127,6 +127,10 @@ class FileSource:
         self.duration_s = max(h.frames / h.samplerate for h, _ in self._plan)
         self.native_rates = [h.samplerate for h, _ in self._plan]
 
+    def _frames(self, handle: sf.SoundFile) -> int:
+        """Frames of `handle` per block (rounded, so `block_s = n / rate` gives n exactly)."""
+        return max(1, int(round(self.block_s * handle.samplerate)))
+
     def close(self) -> None:
         for handle in self._files:
             handle.close()
@@ -181,12 +185,12 @@ class FileSource:
             while not all(done):
                 if shared:
                     handle = self._plan[0][0]
-                    data = self._read(handle, int(self.block_s * handle.samplerate))
+                    data = self._read(handle, self._frames(handle))
                     chunks = [data[:, ch] for _, ch in self._plan]
                 else:
                     chunks = []
                     for handle, ch in self._plan:
-                        data = self._read(handle, int(self.block_s * handle.samplerate))
+                        data = self._read(handle, self._frames(handle))
                         chunks.append(data[:, ch])
                 for i, chunk in enumerate(chunks):
                     if done[i]:
@@ -231,7 +235,7 @@ class ArraySource:
         n = max(agent.shape[0], customer.shape[0])
         self.agent = np.pad(np.asarray(agent, np.float32), (0, n - agent.shape[0]))
         self.customer = np.pad(np.asarray(customer, np.float32), (0, n - customer.shape[0]))
-        self.block = max(1, int(block_s * SAMPLE_RATE))
+        self.block = max(1, int(round(block_s * SAMPLE_RATE)))
         self.duration_s = n / SAMPLE_RATE
         self.name = "array"
 

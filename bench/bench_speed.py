@@ -55,7 +55,7 @@ THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NU
 # Stage entry points timed in the instrumented run: (stage, module, class, method).
 STAGES = (
     ("decode/resample", "audio.sources", "FileSource", "__iter__"),
-    ("headset bleed", "audio.bleed", "BleedCanceller", "clean"),
+    ("headset bleed", "audio.bleed", "BleedCanceller", "_clean"),
     ("VAD", "audio.vad", "WebrtcScorer", "score"),
     ("VAD", "audio.vad", "Segmenter", "push"),
     ("level", "audio.features", "KWeightedPower", "__call__"),

@@ -28,6 +28,8 @@ from monitor.errors import (
 )
 from monitor.formatting import format_record
 from monitor.options import (
+    MAX_BLOCK_S,
+    MIN_BLOCK_S,
     OFFLINE_BLOCK_S,
     REALTIME_BLOCK_S,
     add_config_option,
@@ -69,6 +71,13 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--log", metavar="PATH", help="append alerts to this JSON Lines log (0600)")
     rp.add_argument(
         "--fast", action="store_true", help="run as fast as possible instead of real-time pace"
+    )
+    rp.add_argument(
+        "--block-s",
+        metavar="SECONDS",
+        type=float,
+        help=f"seconds of audio read per block (default {REALTIME_BLOCK_S:g}, with --fast "
+        f"{OFFLINE_BLOCK_S:g}); the alerts and the summary do not depend on it",
     )
     add_transcription_options(rp)
     rp.add_argument("--call-id", metavar="ID", help="call id in every record (default: random)")
@@ -147,6 +156,14 @@ def _source(args: argparse.Namespace, cfg: Config) -> FileSource:
     # Offline, larger blocks cost less per second of audio and give the same alerts; at
     # real-time pace small blocks keep alerts prompt.
     block_s = OFFLINE_BLOCK_S if args.fast else REALTIME_BLOCK_S
+    if args.block_s is not None:
+        if not MIN_BLOCK_S <= args.block_s <= MAX_BLOCK_S:
+            raise CommandError(
+                f"--block-s must be from {MIN_BLOCK_S:g} to {MAX_BLOCK_S:g} seconds, "
+                f"got {args.block_s:g}",
+                EXIT_USAGE,
+            )
+        block_s = args.block_s
     if args.call and (args.agent or args.customer):
         raise CommandError("give either CALL or --agent/--customer, not both", EXIT_USAGE)
     if not args.call and not (args.agent and args.customer):

@@ -15,6 +15,8 @@ from monitor.errors import EXIT_USAGE, CommandError
 OFFLINE_BLOCK_S = 5.0
 """Seconds of audio per block when nothing waits on the result (`replay --fast`, batch).
 Larger blocks cost less per second of audio; the results do not depend on the size."""
+MIN_BLOCK_S, MAX_BLOCK_S = 0.001, 60.0
+"""Range of `replay --block-s`, seconds (one block is held in memory)."""
 REALTIME_BLOCK_S = 0.1
 """Seconds of audio per block at real-time pace (`replay` without `--fast`): alerts stay
 prompt."""

@@ -53,6 +53,7 @@ class Pipeline:
         self.bleed = BleedCanceller(cfg.bleed)
         self.detector = Detector(cfg.detector, cfg.analysis.hangover_s, call)
         self.n_samples = 0
+        self.analysed = 0  # stream time analysed so far (the canceller holds up to 50 ms)
         self.dropped = 0
         self.counts: dict[str, int] = {k: 0 for k in KINDS}
         self._pending: list[tuple[HopFeatures, HopFeatures]] = []
@@ -68,7 +69,14 @@ class Pipeline:
         if block.dropped_before:
             self.dropped += block.dropped_before
         self.n_samples = block.start + block.n_samples
-        block = self.bleed.clean(block)  # the customer's voice out of the agent's mic
+        records: list[Record] = []
+        for cleaned in self.bleed.push(block):  # the customer's voice out of the agent's mic
+            records += self._analyse(cleaned)
+        return records
+
+    def _analyse(self, block: Block) -> list[Record]:
+        """Both speakers' analysis of audio the bleed canceller has handed on."""
+        self.analysed = block.start + block.n_samples
         feats = [self.analyzers[sp].push(block.start, block.channel(sp)) for sp in SPEAKERS]
         if self.cutter is not None:
             for sp in SPEAKERS:
@@ -88,7 +96,7 @@ class Pipeline:
             for sp in SPEAKERS:
                 a = self.analyzers[sp]
                 if a.speaking:
-                    snip = self.cutter.long_turn(sp, a.segment_start, self.n_samples)
+                    snip = self.cutter.long_turn(sp, a.segment_start, self.analysed)
                     if snip is not None:
                         snippets.append(snip)
         for snip in snippets:
@@ -127,18 +135,28 @@ class Pipeline:
         if self.cutter is not None:
             self.cutter.add_mask("agent", agent, masks[0])
             self.cutter.add_mask("customer", customer, masks[1])
-        alerts = self.detector.push(agent, customer)
-        if self.tracks is not None:
-            baselines = {sp: v.baseline for sp, v in self.detector.voices.items()}
-            self._tracks += self.tracks.push({"agent": agent, "customer": customer}, baselines)
+        if self.tracks is None:
+            alerts = self.detector.push(agent, customer)
+        else:
+            # A track record carries the baselines as they were at its end: the detector
+            # runs up to each record's end before the recorder takes the hops.
+            alerts = []
+            for lo, hi in self.tracks.pieces(agent.start, agent.n_hops):
+                part_a, part_c = agent.take(lo, hi), customer.take(lo, hi)
+                alerts += self.detector.push(part_a, part_c)
+                baselines = {sp: v.baseline for sp, v in self.detector.voices.items()}
+                self._tracks += self.tracks.push({"agent": part_a, "customer": part_c}, baselines)
         for alert in alerts:
             self.counts[alert.kind] += 1
         return alerts
 
     def finish(self) -> list[Record]:
         """Flush the tail of the call (and pending transcription); returns the last records."""
+        records: list[Record] = []
+        for cleaned in self.bleed.flush():
+            records += self._analyse(cleaned)
         tails = [self.analyzers[sp].flush() for sp in SPEAKERS]
-        records: list[Record] = list(self._detect(tails[0][0], tails[1][0], last=True))
+        records += self._detect(tails[0][0], tails[1][0], last=True)
         self.detector.finish(self.n_samples)
         closed = [t[1] + (t[0].segments if t[0] is not None else []) for t in tails]
         records += self._transcribe(closed, last=True)

@@ -47,6 +47,19 @@ class TrackRecorder:
         self.series: dict[str, dict[str, list[Any]]] = {sp: self._empty() for sp in SPEAKERS}
         self._carry: dict[str, list[HopFeatures]] = {sp: [] for sp in SPEAKERS}
 
+    def pieces(self, start: int, n_hops: int) -> list[tuple[int, int]]:
+        """Hops [lo, hi) of a run of `n_hops` from stream time `start`, cut where a record
+        ends (records lie on the stream-time grid of `span_s`)."""
+        span = self.points * STEP
+        first = start // HOP
+        cuts = [0]
+        cut = (first // span + 1) * span - first
+        while cut < n_hops:
+            cuts.append(cut)
+            cut += span
+        cuts.append(n_hops)
+        return [(lo, hi) for lo, hi in zip(cuts[:-1], cuts[1:], strict=True) if hi > lo]
+
     @staticmethod
     def _empty() -> dict[str, list[Any]]:
         return {"level_db": [], "pitch_st": [], "speech": []}

@@ -108,6 +108,7 @@ def _bad_inputs(d):
         (["replay", str(YELL), "--agent-channel", "middle"], 2, "--agent-channel"),
         (["replay", str(YELL), "--config", "{d}/bad.toml"], 2, "detector.cooldown_s"),
         (["replay"], 2, "no call given"),
+        (["replay", str(YELL), "--block-s", "0"], 2, "--block-s must be from"),
         (["replay", str(YELL), "--log", "/proc/nope/x.jsonl"], 4, "cannot open alert log"),
     ],
 )
@@ -161,3 +162,21 @@ def test_help_documents_every_replay_option():
         "--quiet",
     ):
         assert opt in r.stdout
+
+
+def test_replay_block_size_changes_nothing_but_the_reading(tmp_path):
+    KINDS = ("alert", "track", "call_summary")
+    """`--block-s`: 441-sample blocks (not whole hops) log what 5 s blocks log."""
+    logs = []
+    for extra in ([], ["--block-s", str(441 / 16000)]):
+        log = tmp_path / f"b{len(logs)}.jsonl"
+        r = tonewatch("replay", str(YELL), "--fast", "--no-transcribe", "--log", str(log), *extra)
+        assert r.returncode == 0, r.stderr
+        records = [
+            {k: v for k, v in rec.items() if k not in ("at", "call", "compute_s")}
+            for rec in read_log(log)
+        ]
+        # Each kind of record in order (how they interleave follows the blocks).
+        logs.append({kind: [r for r in records if r["record"] == kind] for kind in KINDS})
+    assert logs[0] == logs[1]
+    assert logs[0]["alert"] and logs[0]["track"] and logs[0]["call_summary"]
