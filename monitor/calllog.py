@@ -20,6 +20,10 @@ from alerts.model import KINDS, SEVERITIES
 SPEAKERS = ("agent", "customer")
 RECORD_KINDS = {"call_start", "alert", "transcript", "track", "call_summary"}
 _TRACK_PREFIX = '{"record": "track"'
+MAX_LINE = 1 << 20
+"""Longest record read (characters). A 5 s track record is about 2 KB and an alert under
+4 KB; a longer line is skipped unparsed, so one huge line cannot take the memory or the
+report's size with it."""
 
 
 class CallLogError(Exception):
@@ -125,6 +129,7 @@ def read_calls(path: str | Path, warnings: list[str], tracks: bool = True) -> li
     calls: dict[str, CallLog] = {}
     seen = 0
     damaged: list[int] = []
+    oversized: list[int] = []
     partial_last = False
     try:
         fh = open(path, encoding="utf-8", errors="strict")  # noqa: SIM115
@@ -137,6 +142,9 @@ def read_calls(path: str | Path, warnings: list[str], tracks: bool = True) -> li
                 if not line.strip():
                     continue
                 partial_last = not line.endswith("\n")
+                if len(line) > MAX_LINE:
+                    oversized.append(number)
+                    continue
                 if not tracks and line.startswith(_TRACK_PREFIX) and not partial_last:
                     _count_track(calls, path, line)
                     seen += 1
@@ -161,6 +169,11 @@ def read_calls(path: str | Path, warnings: list[str], tracks: bool = True) -> li
         raise CallLogError(f"{path}: empty file, not a tonewatch alert log")
     if not seen:
         raise CallLogError(f"{path}: not a tonewatch alert log (no tonewatch records)")
+    if oversized:
+        warnings.append(
+            f"{path}: skipped {len(oversized)} line(s) over {MAX_LINE // 1024} KB "
+            f"({_lines(oversized)}): not a record tonewatch writes"
+        )
     if damaged:
         last = damaged[-1] == number and partial_last
         what = "a partial last line" if last and len(damaged) == 1 else f"{len(damaged)} damaged"

@@ -4,9 +4,17 @@
 holds several calls reports the last one unless `--call-id` picks another), gathers the
 10 Hz tracks, the alerts, the transcript and the call summary into one JSON object, and
 writes it into a page whose styles and script (`monitor/report_assets/`) are inlined: the
-page needs no network when it is viewed. With `--audio` the recording is downmixed to mono,
-encoded as Ogg Vorbis at a low bitrate and embedded as a data: URI, so the page can play
-the call, seek to an alert and show a playback cursor on the timeline.
+page needs no network when it is viewed. With `--audio` the recording is embedded in
+stereo (agent left, customer right, so talk-over can be heard) as Ogg Vorbis at a low
+bitrate in a data: URI, so the page can play the call, seek to an alert and show a
+playback cursor on the timeline.
+
+The page leads with "moments to review" (nearby alerts grouped, worst first) and says each
+alert's evidence in words beside its numbers (`monitor.viewmodel`). What it embeds is
+bounded whatever the log holds: the timeline grid ends with the call (at most
+`MAX_CALL_S`), each track record gives at most `MAX_TRACK_POINTS` points, texts are cut
+at `MAX_TEXT`, and at most `MAX_ALERTS` alerts and `MAX_TRANSCRIPTS` transcript lines are
+kept, each cut with a warning.
 
 A log cut short by a crash still reports: its summary is worked out from the tracks and the
 alerts, and the page and the terminal say so. Exit codes: 0 ok, 2 bad log or usage, 3 bad
@@ -29,16 +37,31 @@ from typing import Any
 
 import numpy as np
 
-from monitor.calllog import SPEAKERS, CallLog, CallLogError, read_calls, track_end
+from monitor.calllog import SPEAKERS, CallLog, CallLogError, read_calls, severity_rank, track_end
 from monitor.errors import EXIT_OUTPUT as EXIT_WRITE
 from monitor.errors import EXIT_SOURCE as EXIT_AUDIO
 from monitor.errors import EXIT_USAGE
 from monitor.errors import EXIT_USAGE as EXIT_LOG
 from monitor.errors import CommandError as ReportError
+from monitor.viewmodel import evidence_words, is_good, words
 
-OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 AUDIO_RATE = 16000
-OGG_BLOCK = 16384  # samples per write to the Vorbis encoder
+OGG_BLOCK = 16384  # frames per write to the encoder (large single writes crash libsndfile)
+READ_BLOCK_S = 30.0
+"""Seconds of the recording read at a time: memory stays bounded for any length."""
+VORBIS_LEVEL = 1.0
+"""libsndfile's Vorbis `compression_level`: its smallest, about 18 kbit/s for the two
+channels at 16 kHz (a 60-minute call: about 8 MB). Opus would be a third smaller but its
+encoder costs ten times the CPU (about 110 s per hour of call on this machine, Vorbis 11 s)."""
+
+MAX_CALL_S = 8 * 3600.0
+MAX_TRACK_POINTS = 600
+MAX_TEXT = 2000
+MAX_ALERTS = 5000
+MAX_TRANSCRIPTS = 20000
+MOMENT_GAP_S = 20.0
+"""Alerts closer than this belong to the same moment to review."""
+MAX_MOMENTS = 10
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -94,7 +117,9 @@ def write_report(
     warnings = [] if warnings is None else warnings
     call = pick_call(log, call_id, warnings)
     data = report_data(call, warnings)
-    audio_uri = encode_audio(audio, data["duration_s"], warnings) if audio else None
+    audio_uri = (
+        encode_audio(audio, data["duration_s"], warnings, data["agent_channel"]) if audio else None
+    )
     page = render(data, audio_uri)
     out = Path(out)
     try:
@@ -129,25 +154,43 @@ def pick_call(log: str | Path, call_id: str | None, warnings: list[str]) -> Call
 
 def tracks_of(call: CallLog, duration_s: float) -> dict[str, Any]:
     """Each speaker's 10 Hz series on one time grid (null where the log has no point)."""
-    rate = float(call.tracks[0].get("rate_hz", 10)) if call.tracks else 10.0
-    end = max([duration_s, *(track_end(t) for t in call.tracks)])
+    rate = _finite(call.tracks[0].get("rate_hz") if call.tracks else None, 10.0)
+    if not 1.0 <= rate <= 100.0:
+        rate = 10.0
+    ends = [
+        min(track_end(t), float(t.get("start") or 0) + MAX_TRACK_POINTS / rate) for t in call.tracks
+    ]
+    end = max([duration_s, *ends])
+    if call.summary is not None and duration_s > 0:
+        end = min(end, duration_s + 5.0)  # a track past the end of the call adds nothing
+    end = min(end, MAX_CALL_S)
     n = int(round(end * rate))
     out: dict[str, Any] = {"rate_hz": rate, "n": n}
     for sp in SPEAKERS:
-        level: list[float | None] = [None] * n
-        pitch: list[float | None] = [None] * n
-        speech: list[int] = [0] * n
+        level: list[Any] = [None] * n
+        pitch: list[Any] = [None] * n
+        speech: list[Any] = [0] * n
         baseline: list[list[Any]] = []
         for t in call.tracks:
-            series = t.get(sp) or {}
-            i0 = int(round(float(t.get("start", 0.0)) * rate))
+            got = t.get(sp)
+            series: dict[str, Any] = got if isinstance(got, dict) else {}
+            i0 = int(round(_finite(t.get("start"), 0.0) * rate))
             for name, dest in (("level_db", level), ("pitch_st", pitch), ("speech", speech)):
-                for j, v in enumerate(series.get(name) or []):
-                    if 0 <= i0 + j < n:
+                values = series.get(name)
+                if not isinstance(values, list):
+                    continue
+                for j, v in enumerate(values[:MAX_TRACK_POINTS]):
+                    if 0 <= i0 + j < n and isinstance(v, (int, float)):
                         dest[i0 + j] = v
             b = series.get("baseline")
-            if b:
-                baseline.append([round(track_end(t), 2), b.get("level_db"), b.get("pitch_st")])
+            if isinstance(b, dict) and len(baseline) < n:
+                baseline.append(
+                    [
+                        round(min(track_end(t), end), 2),
+                        _num(b.get("level_db")),
+                        _num(b.get("pitch_st")),
+                    ]
+                )
         out[sp] = {"level_db": level, "pitch_st": pitch, "speech": speech, "baseline": baseline}
     return out
 
@@ -191,6 +234,24 @@ def report_data(call: CallLog, warnings: list[str]) -> dict[str, Any]:
     settings = (call.start or {}).get("settings") or {}
     detector = settings.get("detector") or {}
     started = call.started_at
+    alerts = sorted(call.alerts, key=lambda a: _finite(a.get("start"), 0.0))
+    transcripts = sorted(call.transcripts, key=lambda t: _finite(t.get("start"), 0.0))
+    for what, items, limit in (
+        ("alerts", alerts, MAX_ALERTS),
+        ("transcript lines", transcripts, MAX_TRANSCRIPTS),
+    ):
+        if len(items) > limit:
+            warnings.append(
+                f"{call.path}: call {call.call} has {len(items)} {what}; the report shows "
+                f"the first {limit}"
+            )
+            del items[limit:]
+    alerts = [_bounded(a) for a in alerts]
+    transcripts = [_bounded(t) for t in transcripts]
+    for a in alerts:
+        a["words"] = words(a, reviewer=True)
+        a["evidence_words"] = evidence_words(a.get("evidence"))
+        a["good"] = is_good(a)
     own = [w for w in warnings if w.startswith(str(call.path))]
     return {
         "call": call.call,
@@ -202,36 +263,138 @@ def report_data(call: CallLog, warnings: list[str]) -> dict[str, Any]:
         "complete": call.complete,
         "raised_level_db": float(detector.get("raised_level_db", 6.0)),
         "tracks": tracks,
-        "alerts": sorted(call.alerts, key=lambda a: float(a.get("start", 0.0))),
-        "transcripts": sorted(call.transcripts, key=lambda t: float(t.get("start", 0.0))),
+        "agent_channel": (settings.get("call") or {}).get("agent_channel", "left"),
+        "alerts": alerts,
+        "moments": moments(alerts),
+        "transcripts": transcripts,
         "summary": summary_of(call, tracks),
         "warnings": own,
     }
 
 
-def _read_mono(path: Path, duration_s: float, warnings: list[str]) -> tuple[np.ndarray, int]:
+def _finite(v: Any, default: float) -> float:
+    x = _num(v)
+    return default if x is None else x
+
+
+def _num(v: Any) -> float | None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        return None
+    x = float(v)
+    return x if np.isfinite(x) else None
+
+
+def _bounded(rec: dict[str, Any]) -> dict[str, Any]:
+    """A copy of an alert or transcript record with texts cut at MAX_TEXT characters and its
+    evidence kept to scalar values and short lists."""
+    out: dict[str, Any] = {}
+    for k, v in rec.items():
+        if isinstance(v, str) and len(v) > MAX_TEXT:
+            v = v[:MAX_TEXT] + "…"
+        elif k == "evidence" and isinstance(v, dict):
+            v = {
+                str(ek)[:80]: ev
+                for ek, ev in list(v.items())[:40]
+                if ev is None
+                or isinstance(ev, (bool, int, float))
+                or (isinstance(ev, str) and len(ev) <= 500)
+            }
+        elif isinstance(v, (dict, list)) and len(json.dumps(v)) > MAX_TEXT:
+            continue
+        out[k] = v
+    for k in ("start", "end"):
+        out[k] = _finite(out.get(k), 0.0)
+    return out
+
+
+def moments(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Where a reviewer should listen first: alerts (good signs aside) closer than
+    MOMENT_GAP_S grouped into one moment, worst first (most severe, then most alerts, then
+    earliest), at most MAX_MOMENTS. Each names its alerts by index into `alerts`."""
+    groups: list[list[int]] = []
+    group_end = 0.0
+    for i, a in enumerate(alerts):
+        if a.get("good"):
+            continue
+        if groups and a["start"] <= group_end + MOMENT_GAP_S:
+            groups[-1].append(i)
+            group_end = max(group_end, a["end"])
+        else:
+            groups.append([i])
+            group_end = a["end"]
+    out = []
+    for g in groups:
+        items = [alerts[i] for i in g]
+        worst = max(
+            g, key=lambda i: (severity_rank(alerts[i].get("severity")), -alerts[i]["start"])
+        )
+        kinds = [alerts[worst]["words"]]
+        for a in items:
+            w = a["words"]
+            if w not in kinds:
+                kinds.append(w)
+        out.append(
+            {
+                "start": min(a["start"] for a in items),
+                "end": max(a["end"] for a in items),
+                "severity": alerts[worst].get("severity"),
+                "worst": worst,
+                "alerts": g,
+                "title": "; ".join(kinds[:3]) + ("; ..." if len(kinds) > 3 else ""),
+            }
+        )
+    out.sort(key=lambda m: (-severity_rank(m["severity"]), -len(m["alerts"]), m["start"]))
+    return out[:MAX_MOMENTS]
+
+
+def _open_audio(path: Path, duration_s: float, warnings: list[str]) -> Any:
     import soundfile as sf
 
     try:
-        x, rate = sf.read(path, dtype="float32", always_2d=True)
+        fh = sf.SoundFile(path)
     except (OSError, RuntimeError, sf.LibsndfileError) as exc:
         raise ReportError(f"{path}: cannot read audio ({exc})", EXIT_AUDIO) from None
-    if x.shape[0] == 0:
+    if fh.frames == 0:
+        fh.close()
         raise ReportError(f"{path}: the recording is empty", EXIT_AUDIO)
-    length = x.shape[0] / rate
+    length = fh.frames / fh.samplerate
     if duration_s and abs(length - duration_s) > 1.0:
         warnings.append(
             f"{path}: recording is {length:.1f} s but the call in the log is {duration_s:.1f} s; "
             "is it the same call?"
         )
-    return x.mean(axis=1), int(rate)
+    return fh
+
+
+def _side(fh: Any, pick: Any, rate: int) -> Any:
+    """One speaker's samples of an open file, resampled to `rate`, in bounded chunks."""
+    import soundfile as sf
+
+    resampler = None
+    if fh.samplerate != rate:
+        import soxr
+
+        resampler = soxr.ResampleStream(fh.samplerate, rate, 1, dtype="float32")
+    block = int(fh.samplerate * READ_BLOCK_S)
+    try:
+        for x in fh.blocks(blocksize=block, dtype="float32", always_2d=True):
+            y = pick(x)
+            yield y if resampler is None else resampler.resample_chunk(y)
+    except (RuntimeError, sf.LibsndfileError) as exc:
+        raise ReportError(f"{fh.name}: cannot read audio ({exc})", EXIT_AUDIO) from None
+    if resampler is not None:
+        yield resampler.resample_chunk(np.zeros(0, np.float32), last=True)
 
 
 def encode_audio(
-    paths: str | Path | Sequence[str | Path], duration_s: float, warnings: list[str]
+    paths: str | Path | Sequence[str | Path],
+    duration_s: float,
+    warnings: list[str],
+    agent_channel: str = "left",
 ) -> str:
-    """The recording (one file, or the two speakers' files mixed) as a data: URI of mono Ogg
-    Vorbis at about 14 kbit/s.
+    """The recording as a data: URI of stereo Ogg Vorbis, agent left and customer right: one
+    call file (its agent channel as the log says), or the agent's and the customer's files.
+    Read, resampled and encoded a block at a time, so memory does not grow with the call.
 
     Raises:
         ReportError: a file cannot be read as audio, or more than two are given.
@@ -243,28 +406,62 @@ def encode_audio(
         raise ReportError(
             "--audio takes one call file, or the agent's and the customer's", EXIT_USAGE
         )
-    parts = [_read_mono(f, duration_s, warnings) for f in files]
-    rates = {rate for _, rate in parts}
-    rate = parts[0][1] if len(rates) == 1 else AUDIO_RATE
-    if rate not in OPUS_RATES:
-        rate = AUDIO_RATE
-    import soxr
-
-    tracks = [x if r == rate else soxr.resample(x, r, rate).astype(np.float32) for x, r in parts]
-    mono = np.zeros(max(t.shape[0] for t in tracks), np.float32)
-    for t in tracks:
-        mono[: t.shape[0]] += t  # the two sides rarely talk at once; the peak is limited below
-    peak = float(np.max(np.abs(mono))) if mono.size else 0.0
-    if peak > 0.99:
-        mono = mono * (0.99 / peak)
-    buf = io.BytesIO()
-    with sf.SoundFile(
-        buf, "w", rate, 1, format="OGG", subtype="VORBIS", compression_level=1.0
-    ) as fh:
-        # libsndfile's Vorbis encoder crashes on very large single writes: feed it blocks.
-        for i in range(0, mono.shape[0], OGG_BLOCK):
-            fh.write(mono[i : i + OGG_BLOCK])
+    handles = [_open_audio(f, duration_s, warnings) for f in files]
+    try:
+        rates = {fh.samplerate for fh in handles}
+        rate = handles[0].samplerate if len(rates) == 1 else AUDIO_RATE
+        if rate > AUDIO_RATE:
+            rate = AUDIO_RATE
+        if len(handles) == 2:
+            sides = [_side(fh, lambda x: x.mean(axis=1), rate) for fh in handles]
+        elif handles[0].channels == 1:
+            warnings.append(
+                f"{files[0]}: a mono recording; both ears of the player carry the whole call"
+            )
+            sides = [_side(handles[0], lambda x: x[:, 0], rate)]
+        else:
+            a = 1 if agent_channel == "right" else 0
+            fh = handles[0]
+            sides = [_side(fh, lambda x: np.stack([x[:, a], x[:, 1 - a]], axis=1), rate)]
+        buf = io.BytesIO()
+        with sf.SoundFile(
+            buf, "w", rate, 2, format="OGG", subtype="VORBIS", compression_level=VORBIS_LEVEL
+        ) as out:
+            for frames in _stereo(sides):
+                for i in range(0, frames.shape[0], OGG_BLOCK):
+                    out.write(frames[i : i + OGG_BLOCK])
+    finally:
+        for fh in handles:
+            fh.close()
     return "data:audio/ogg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _stereo(sides: list[Any]) -> Any:
+    """(n, 2) blocks from one stereo stream, one mono stream (both ears), or two mono
+    streams kept in step (the shorter is padded with silence at the end)."""
+    if len(sides) == 1:
+        for x in sides[0]:
+            yield np.column_stack([x, x]) if x.ndim == 1 else x
+        return
+    pending = [np.zeros(0, np.float32), np.zeros(0, np.float32)]
+    live = [True, True]
+    while any(live):
+        for k in (0, 1):
+            if live[k] and pending[k].size < AUDIO_RATE * READ_BLOCK_S:
+                try:
+                    pending[k] = np.concatenate([pending[k], next(sides[k])])
+                except StopIteration:
+                    live[k] = False
+        n = min(p.size for p in pending) if all(live) else max(p.size for p in pending)
+        if n == 0 and any(live):
+            continue
+        out = np.zeros((n, 2), np.float32)
+        for k in (0, 1):
+            take = pending[k][:n]
+            out[: take.size, k] = take
+            pending[k] = pending[k][n:]
+        if n:
+            yield out
 
 
 def _asset(name: str) -> str:

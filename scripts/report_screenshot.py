@@ -1,58 +1,70 @@
-"""Make docs/report.png: a fixture call replayed, reported with its audio, and photographed.
+"""Make the report's pictures in docs/: a fixture call replayed, reported with its audio, and
+photographed in headless Debian chromium through Playwright.
 
-Replays `fixtures/agent_matching.flac` (with transcription, so the transcript and a phrase
-cue show), writes `tonewatch report --audio`, opens it in headless Debian chromium through
-Playwright, clicks the most severe alert marker (the details panel opens and the player seeks
-there) and saves a full-page screenshot.
+Replays `fixtures/agent_matching.flac` (with transcription, so the transcript and phrase
+cues show), writes `tonewatch report --audio`, opens it, clicks the first "moment to
+review" (the details open, the timeline shows that moment, the player seeks there) and saves
+`docs/report.png` (1240 px wide) and `docs/report-phone.png` (390 px, a phone). With
+`--long LOG` it also photographs that log's report zoomed into its worst moment
+(`docs/report-60min.png`), e.g. a 60-minute call.
 
-    python scripts/report_screenshot.py [--out docs/report.png] [--html out/report.html]
+    python scripts/report_screenshot.py [--out docs] [--html out/report.html] [--long LOG]
 """
 
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
-def screenshot(html: Path, png: Path, width: int = 1240) -> list[str]:
-    """Open `html`, click the most severe alert marker, save `png`; returns console errors."""
+def screenshot(html: Path, png: Path, width: int = 1240, full: bool = True) -> list[str]:
+    """Open `html`, click the first moment to review, save `png`; returns console errors."""
     from playwright.sync_api import sync_playwright
 
     errors: list[str] = []
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
         page = browser.new_page(viewport={"width": width, "height": 900})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))
         page.goto(html.resolve().as_uri())
-        for severity in ("critical", "warning", "info"):
-            marker = page.locator(f"#markers .marker.sev-{severity}").first
-            if marker.count():
-                marker.click()
-                page.mouse.move(0, 0)  # hide the hover card: the details panel shows it all
-                break
-        page.screenshot(path=str(png), full_page=True)
+        page.wait_for_selector("#timeline svg")
+        first = page.locator("#moments li[data-start]").first
+        if first.count():
+            first.click()
+            page.mouse.move(0, 0)
+        page.screenshot(path=str(png), full_page=full)
         browser.close()
     return errors
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--out", default=str(ROOT / "docs" / "report.png"))
+    ap.add_argument("--out", default=str(ROOT / "docs"), help="folder for the pictures")
     ap.add_argument("--html", default=str(ROOT / "out" / "report.html"))
     ap.add_argument("--fixture", default=str(ROOT / "fixtures" / "agent_matching.flac"))
+    ap.add_argument("--long", metavar="LOG", help="also photograph this (long) call's report")
     args = ap.parse_args()
     html = Path(args.html)
     html.parent.mkdir(parents=True, exist_ok=True)
+    out = Path(args.out)
+    tw = [sys.executable, "-m", "monitor"]
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "call.jsonl"
-        tw = [sys.executable, "-m", "monitor"]
         subprocess.run(
             [*tw, "replay", args.fixture, "--fast", "--quiet", "--log", str(log)]
             + ["--call-id", "demo-matching", "--agent-name", "dana"],
@@ -64,10 +76,15 @@ def main() -> int:
             check=True,
             cwd=ROOT,
         )
-    errors = screenshot(html, Path(args.out))
+    errors = screenshot(html, out / "report.png")
+    errors += screenshot(html, out / "report-phone.png", width=390)
+    if args.long:
+        long_html = html.with_name("report-long.html")
+        subprocess.run([*tw, "report", args.long, "-o", str(long_html)], check=True, cwd=ROOT)
+        errors += screenshot(long_html, out / "report-60min.png", full=False)
     for e in errors:
         print(f"console error: {e}", file=sys.stderr)
-    print(f"wrote {args.out}")
+    print(f"wrote {out}/report*.png")
     return 1 if errors else 0
 
 
