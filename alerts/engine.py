@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from alerts.messages import EFFORT_MESSAGES, MESSAGES
+from alerts.messages import EFFORT_MESSAGES, LATE_PREFIX, MESSAGES
 from alerts.model import Alert
 from alerts.overlap import OverlapTracker
 from alerts.settings import TICK_HOPS, DetectorSettings
-from alerts.voice import VoiceTracker
+from alerts.voice import LateEpisode, VoiceTracker
 from audio.types import HOP, SAMPLE_RATE, SPEAKERS, HopFeatures, Speaker, seconds
 
 
@@ -67,11 +67,16 @@ class Detector:
                     overlap=ov / SAMPLE_RATE,
                 )
             self.customer_over.push(t0, c_sp, a_sp)
-            for sp in SPEAKERS:
-                n_new = self.voices[sp].add(feats[sp], lo, hi, both)
-                entered = self.voices[sp].tick(now, n_new)
+            # The customer first: an agent shouting back in the tick the customer's
+            # elevation shows is matching, not yelling then matching.
+            for sp in ("customer", "agent"):
+                v = self.voices[sp]
+                n_new = v.add(feats[sp], lo, hi, both)
+                entered = v.tick(now, n_new)
                 if entered:
                     alerts += self._voice_alert(sp, entered, now)
+                while v.late:
+                    alerts += self._late_alert(sp, v.late.pop(0), now)
             alerts += self._matching(now)
         return alerts
 
@@ -109,22 +114,74 @@ class Detector:
 
     # -- voice ------------------------------------------------------------------------------
     def _evidence(self, v: VoiceTracker) -> dict[str, Any]:
-        assert v.deltas is not None and v.baseline.stats is not None
+        assert v.deltas is not None
         dl, dp, db = v.deltas
-        return {
+        ev: dict[str, Any] = {
             "level_over_baseline_db": round(dl, 1),
             "pitch_change_st": round(dp, 2),
             "balance_change_db": round(db, 1),
-            "baseline_level_db": round(v.baseline.stats.level_db, 1),
         }
+        if v.baseline.stats is None:
+            # Before the speaker's calm voice is known: against the calm pitch ceiling.
+            ev["reference"] = "calm_ceiling"
+        else:
+            ev["baseline_level_db"] = round(v.baseline.stats.level_db, 1)
+            ev["reference"] = "profile" if v.seeded and not v.settled else "call"
+        return ev
+
+    def _agent_severity(self, v: VoiceTracker) -> str:
+        """`critical` only for the unmistakable: much louder and far up in effort (over the
+        1.2 s window, i.e. held), else a warning."""
+        assert v.deltas is not None
+        s = self.s
+        dl, dp, db = v.deltas
+        score = dp / s.pitch_unit_st + db / s.balance_unit_db
+        loud = dl >= s.agent_critical_level_db and score >= s.agent_critical_score
+        return "critical" if v.state == "yelling" and loud else "warning"
+
+    def _late_alert(self, sp: Speaker, ep: LateEpisode, now: int) -> list[Alert]:
+        """An episode found when the baseline settled on calmer speech: its real start,
+        marked late, so QA sees it and the agent's view shows it once."""
+        kind = f"{sp}_{ep.state}"
+        dl, dp, db = ep.deltas
+        ev = {
+            "level_over_baseline_db": round(dl, 1),
+            "pitch_change_st": round(dp, 2),
+            "balance_change_db": round(db, 1),
+            "baseline_level_db": round(ep.baseline.level_db, 1),
+            "reference": "settled",
+            "found_at_s": seconds(now),
+        }
+        self.last_alert[(kind, sp)] = now
+        severity, template, tip = MESSAGES[kind]
+        if severity == "critical":
+            severity = "warning"
+        return [
+            Alert(
+                kind=kind,
+                speaker=sp,
+                start=seconds(ep.start),
+                end=seconds(ep.end),
+                severity=severity,  # type: ignore[arg-type]
+                message=LATE_PREFIX + template.format(level=dl, pitch=dp, balance=db),
+                tip=tip,
+                evidence=ev,
+                call=self.call,
+                late=True,
+            )
+        ]
 
     def _voice_alert(self, sp: Speaker, state: str, now: int) -> list[Alert]:
         v = self.voices[sp]
         assert v.episode is not None and v.deltas is not None
         dl, dp, db = v.deltas
         kinds = [f"{sp}_{state}"]
-        if sp == "agent" and self._customer_elevated(now):
-            kinds = ["agent_matching"] + (["agent_yelling"] if state == "yelling" else [])
+        ev = self._evidence(v)
+        severity = self._agent_severity(v) if sp == "agent" else None
+        if sp == "agent" and self._customer_elevated(now, loose=True):
+            # Shouting back is matching: one alert, carrying the agent's own evidence.
+            kinds = ["agent_matching"]
+            ev["agent_state"] = state
             self.matched_episode = v.episode.start
         out: list[Alert] = []
         effort = state == "raised" and dl < v.raised_db()  # raised by pitch and timbre
@@ -134,22 +191,27 @@ class Detector:
                 sp,
                 v.episode.start,
                 now,
-                self._evidence(v),
+                ev,
                 template=EFFORT_MESSAGES.get(kind) if effort else None,
+                severity=severity,
                 level=dl,
                 pitch=dp,
                 balance=db,
             )
         return out
 
-    def _customer_elevated(self, now: int) -> bool:
-        """The customer sounds elevated now or did recently (alerted or not yet)."""
+    def _customer_elevated(self, now: int, loose: bool = False) -> bool:
+        """The customer sounds elevated now or did recently (alerted or not yet). `loose`
+        (for an agent who is raised or yelling already) also counts a customer who passed
+        only the exit test (half the entry thresholds) recently."""
         c = self.voices["customer"]
         if c.state != "normal":
             return True
         memory = self.s.match_memory_s * SAMPLE_RATE
-        recent = [t for t in (c.last_elevated_end, c.last_elevated_seen) if t is not None]
-        return any(now - t <= memory for t in recent)
+        seen = [c.last_elevated_end, c.last_elevated_seen]
+        if loose:
+            seen.append(c.last_warm_seen)
+        return any(t is not None and now - t <= memory for t in seen)
 
     def _matching(self, now: int) -> list[Alert]:
         """The agent climbs toward an elevated customer (or already was elevated when the
@@ -200,6 +262,7 @@ class Detector:
         now: int,
         ev: dict[str, Any],
         template: str | None = None,
+        severity: str | None = None,
         **fmt: Any,
     ) -> list[Alert]:
         last = self.last_alert.get((kind, sp))
@@ -207,7 +270,8 @@ class Detector:
             self.suppressed += 1
             return []
         self.last_alert[(kind, sp)] = now
-        severity, default, tip = MESSAGES[kind]
+        default_severity, default, tip = MESSAGES[kind]
+        severity = severity or default_severity
         template = template or default
         if kind == "agent_matching":
             c = self.voices["customer"].deltas or (0.0, 0.0, 0.0)

@@ -25,7 +25,7 @@ MESSAGES: dict[str, tuple[str, str, str]] = {
         "Bring your volume back down and slow your pace.",
     ),
     "agent_yelling": (
-        "critical",
+        "warning",  # critical only when unmistakable (alerts.engine)
         "You are raising your voice (pitch {pitch:+.1f} st, {level:+.0f} dB).",
         "Pause, breathe, and lower your voice before you answer.",
     ),
@@ -49,3 +49,7 @@ EFFORT_MESSAGES: dict[str, str] = {
     "agent_raised": "Your voice is rising in pitch and energy "
     "({pitch:+.1f} st, brighter {balance:+.1f} dB).",
 }
+
+
+LATE_PREFIX = "Earlier: "
+"""Starts the message of an episode found late, once the speaker's calm voice was known."""

@@ -41,6 +41,9 @@ class Alert:
         call: call id.
         at: wall-clock ISO 8601 time of emission (set when emitted).
         cue: the phrase cue name, for kind "phrase".
+        agent: the agent's name, when known.
+        late: found after the fact (the speaker's calm voice became known later); `start`
+            is the episode's real start. Written as `"late": true` only when set.
     """
 
     kind: str
@@ -56,6 +59,7 @@ class Alert:
     at: str = ""
     cue: str | None = None
     agent: str | None = None
+    late: bool = False
 
     def to_record(self) -> dict[str, Any]:
         """The JSON object written to the log (the `record` field says what it is)."""
@@ -77,6 +81,8 @@ class Alert:
             rec["cue"] = self.cue
         if self.agent is not None:
             rec["agent"] = self.agent
+        if self.late:
+            rec["late"] = True
         return rec
 
 

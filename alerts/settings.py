@@ -94,5 +94,24 @@ class DetectorSettings:
     """The customer finishing within this long (s) after the agent starts is a hand-over."""
     turn_gap_s: float = 1.0
     """A speaker's turn runs through pauses shorter than this (s)."""
+    calm_pitch_ceiling_st: float = 18.0
+    """The highest pitch (semitones re 100 Hz; 18 st = 283 Hz) a calm adult voice is taken
+    to have: the top of the female speaking range (about 255 Hz, Titze 1994) plus about 2
+    st. A baseline above it is bounded to it, so a baseline learned on shouting still
+    leaves room to see the shouting."""
+    prior_yell_pitch_st: float = 4.0
+    """The customer's voice this far (st) over the calm ceiling, with a coherent pitch
+    track, is yelling whatever the baseline (no adult speaks calmly at 360 Hz)."""
+    settle_block_s: float = 2.25
+    """Voiced speech (s; about 6 s of talk) in each block that may become a calmer baseline."""
+    settle_loud_db: float = 12.0
+    """A block this much quieter (dB; the ANSI normal-to-loud step) and lower or darker
+    than earlier speech means the speaker calmed down; late raised alerts need it too."""
+    history_s: float = 180.0
+    """Call time (s) kept to be judged again when a speaker's baseline settles lower."""
+    agent_critical_level_db: float = 12.0
+    agent_critical_score: float = 4.0
+    """The agent's yelling is critical only when at least this much louder (dB; the ANSI
+    normal-to-loud step) and this far up in effort (twice the yelling score)."""
     raised_enter_s: float = 1.5
     """A raised voice (not yelling) must hold this long (s of call time) before its alert."""

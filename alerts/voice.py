@@ -10,12 +10,13 @@ Runs on the analysis thread.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import numpy as np
 
 from alerts.settings import TICK_HOPS, VOICE_FRAME_S, DetectorSettings
-from audio.baseline import Baseline, VoiceStats, VoiceWindow, semitones
+from audio.baseline import Baseline, VoiceStats, VoiceWindow, semitones, summarize
 from audio.types import HOP, SAMPLE_RATE, HopFeatures, Speaker
 
 
@@ -24,6 +25,32 @@ class Episode:
     state: str
     start: int
     last_true: int
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One judged tick, kept so the call so far can be judged again against a calmer
+    baseline: tick time, earliest time its window covers in the spurt, the voice summary
+    and the window's pitch range."""
+
+    t: int
+    onset: int
+    stats: VoiceStats
+    spread: float
+
+
+@dataclass(frozen=True)
+class LateEpisode:
+    """An episode found only when the baseline settled on calmer speech."""
+
+    state: str
+    start: int
+    end: int
+    deltas: tuple[float, float, float]
+    baseline: VoiceStats
+
+
+ORDER = {"normal": 0, "raised": 1, "yelling": 2}
 
 
 def _spread(pitch: np.ndarray) -> float:
@@ -64,21 +91,71 @@ class VoiceTracker:
         self.spurt_start = 0
         self._speaking = False
         self.last_elevated_seen: int | None = None
+        self.last_warm_seen: int | None = None
         self.pitch_spread = 0.0
         # Level changes of calm windows over baseline (one per judged tick), as a ring.
         self._calm = np.zeros(int(s.spread_memory_s / (TICK_HOPS * HOP / SAMPLE_RATE)))
         self._calm_n = 0
         self._raised_db = s.raised_level_db
+        # Settling: consecutive blocks of voiced speech, each a candidate calm baseline.
+        self._block: list[np.ndarray] = []
+        self._block_n = 0
+        self.settle_frames = int(s.settle_block_s * per_s)
+        self._blocks: deque[tuple[int, VoiceStats]] = deque()
+        self.history: deque[Judged] = deque()
+        self.alerted: list[list[int]] = []  # [start, end, state order] of alerted episodes
+        self.late: list[LateEpisode] = []
+        self.settled = 0
+        self.seeded = False
+        self.calm_frames = 0
+        self._own: Baseline | None = None  # the call's own warm-up, beside a seeded profile
+        self.profile_kept: bool | None = None
 
-    def classify(self, d: tuple[float, float, float], margin: float = 1.0) -> str:
+    def seed(self, stats: VoiceStats, raised_db: float | None = None) -> None:
+        """Start from a known calm voice (the agent's profile): ready from the first word."""
+        self.baseline.seed(stats)
+        self.seeded = True
+        self._own = Baseline(self.baseline.warmup_frames, self.baseline.tau_frames)
+        if raised_db is not None:
+            s = self.s
+            self._raised_db = min(s.raised_level_db, max(s.raised_floor_db, raised_db))
+
+    def reference(self, now: VoiceStats | None = None) -> VoiceStats | None:
+        """What the voice is judged against: the baseline with its pitch bounded to the
+        calm ceiling; before a baseline is known, for the customer, the ceiling alone (the
+        speaker-independent reference: level and balance unknown, so no change in them)."""
+        b = self.baseline.stats
+        ceiling = self.s.calm_pitch_ceiling_st
+        if b is not None:
+            if b.pitch_st <= ceiling:
+                return b
+            return VoiceStats(b.level_db, ceiling, b.balance_db)
+        if now is None or self.speaker != "customer":
+            return None
+        return VoiceStats(now.level_db, ceiling, now.balance_db)
+
+    def classify(
+        self,
+        d: tuple[float, float, float],
+        margin: float = 1.0,
+        pitch_abs: float | None = None,
+        spread: float | None = None,
+    ) -> str:
         s = self.s
         dl, dp, db = d
         score = dp / s.pitch_unit_st + db / s.balance_unit_db
+        spread = self.pitch_spread if spread is None else spread
+        # Without a raised level, the pitch rise must come from a coherent contour.
+        coherent = spread <= s.yell_pitch_spread_st / margin
+        # Far above any calm adult register with a coherent track: yelling, whatever the
+        # baseline (the speaker-independent reference; the customer only, see settings).
+        ceiling = s.calm_pitch_ceiling_st + s.prior_yell_pitch_st * margin
+        absolute = pitch_abs is not None and pitch_abs >= ceiling
+        if self.speaker == "customer" and absolute and coherent:
+            return "yelling"
         # The agent's headset gain is fixed, so the agent's real shouting is also louder;
         # the customer's line gain is not, so the customer's level is not required.
         loud_enough = self.speaker == "customer" or dl >= s.agent_yell_level_db * margin
-        # Without a raised level, the pitch rise must come from a coherent contour.
-        coherent = self.pitch_spread <= s.yell_pitch_spread_st / margin
         loud_enough = loud_enough and (coherent or dl >= self.raised_db() * margin)
         if dp >= s.yell_pitch_st * margin and score >= s.yell_score * margin and loud_enough:
             return "yelling"
@@ -129,9 +206,14 @@ class VoiceTracker:
         bal = feats.balance_db[v]
         self.window.add(t, level, pitch, bal)
         self.last_voice = int(t[-1])
+        keep = ~overlap[v]
         if not self.baseline.ready:
-            keep = ~overlap[v]
             self.baseline.learn(level[keep], pitch[keep], bal[keep])
+        if self._own is not None and not self._own.ready:
+            self._own.learn(level[keep], pitch[keep], bal[keep])
+        if keep.any():
+            self._block.append(np.column_stack([level[keep], pitch[keep], bal[keep]]))
+            self._block_n += int(keep.sum())
         return int(v.size)
 
     def tick(self, now: int, n_new: int) -> str | None:
@@ -139,19 +221,35 @@ class VoiceTracker:
         self.window.expire(now)
         if self.state != "normal" and now - self.last_voice > self.s.idle_reset_s * SAMPLE_RATE:
             self._end(now)
-        if not self.baseline.ready or self.baseline.stats is None:
-            return None
-        if n_new == 0 or len(self.window) < self.min_frames:
+        if self._own is not None and self._own.stats is not None:
+            self._check_profile(self._own.stats)
+        if self._block_n >= self.settle_frames:
+            self._settle(now)
+        if n_new == 0 or len(self.window) < self.min_frames // 2:
             return None
         stats = self.window.stats()
-        d = _deltas(stats, self.baseline.stats)
+        spread = _spread(self.window.data[:, 1])
+        # A window half filled is judged again later (a settled baseline), not live.
+        self._remember(now, stats, spread)
+        if len(self.window) < self.min_frames:
+            return None
+        ref = self.reference(stats)
+        if ref is None:
+            return None
+        d = _deltas(stats, ref)
         self.deltas = d
-        self.pitch_spread = _spread(self.window.data[:, 1])
+        self.pitch_spread = spread
         entered = None
-        level = self.classify(d)
+        level = self.classify(d, pitch_abs=stats.pitch_st)
+        if level == "raised" and self._own is not None:
+            level = "normal"  # on a profile not yet checked against the call, only yelling
         if level != "normal":
             self.last_elevated_seen = now
-        order = {"normal": 0, "raised": 1, "yelling": 2}
+        if self.classify(d, self.s.exit_margin, pitch_abs=stats.pitch_st) != "normal":
+            self.last_warm_seen = now
+        order = ORDER
+        if self.state != "normal" and self.alerted:
+            self.alerted[-1][1] = now
         if order[level] > order[self.state]:
             if self.candidate is None or order[self.candidate.state] < order[level]:
                 # last_true holds the tick the condition first held.
@@ -163,10 +261,13 @@ class VoiceTracker:
         else:
             self.candidate = None
         if self.state != "normal":
-            if order[self.classify(d, self.s.exit_margin)] >= order[self.state]:
+            exit_level = self.classify(d, self.s.exit_margin, pitch_abs=stats.pitch_st)
+            if order[exit_level] >= order[self.state]:
                 self.last_change = now
             elif now - self.last_change > self.s.exit_s * SAMPLE_RATE:
                 self._end(now)
+        if not self.baseline.ready:
+            return entered
         self._maybe_rebase(d, stats, n_new)
         # Gated adaptation: the baseline follows the speaker only while no episode is
         # active or building, and not within `freeze_s` after one.
@@ -178,12 +279,145 @@ class VoiceTracker:
         ):
             self.baseline.adapt(stats, n_new)
             self._note_calm(d)
+            self.calm_frames += n_new
         return entered
+
+    def _remember(self, now: int, stats: VoiceStats, spread: float) -> None:
+        onset = max(int(self.window.t[0]), self.spurt_start)
+        self.history.append(Judged(now, onset, stats, spread))
+        horizon = now - int(self.s.history_s * SAMPLE_RATE)
+        while self.history[0].t < horizon:
+            self.history.popleft()
+
+    def _elevated_over(self, x: VoiceStats, cand: VoiceStats, k: float = 1.0) -> bool:
+        """`x` reads as elevated against `cand` (k scales the thresholds): louder by a
+        raised step and yelling-like in pitch and balance, or louder by a loud step
+        (`settle_loud_db`) and higher or brighter. RAVDESS calm takes of one speaker differ
+        by up to ~10 dB and 4 st between 6 s blocks, so smaller steps are no calming down.
+        Pitch and balance alone wander that much between blocks of a calm real call (its
+        agent: -3.8 st, -3.7 dB at the same level); a level step alone is the line."""
+        s = self.s
+        dl, dp, db = _deltas(x, cand)
+        yell_like = dp >= s.yell_pitch_st * k and (
+            dp / s.pitch_unit_st + db / s.balance_unit_db >= s.yell_score * k
+        )
+        voice = dp >= s.effort_pitch_st * k or db >= s.effort_balance_db * k
+        loud = dl >= s.settle_loud_db * k and voice
+        return loud or (dl >= self.raised_db() * k and yell_like)
+
+    def _check_profile(self, own: VoiceStats) -> None:
+        """The call's own warm-up against the seeded profile. Started elevated over it
+        (louder and higher or brighter): the profile stays, it is what shows that. Merely
+        different (another headset or line, a cold): the profile would flag calm speech, so
+        the call's own baseline takes over. Close to it: the two are averaged (the profile
+        is a prior worth as much as the call's own warm-up)."""
+        self._own = None
+        prof = self.baseline.stats
+        assert prof is not None
+        if self._elevated_over(own, prof):
+            self.profile_kept = True
+            return
+        differs = self.classify(_deltas(own, prof), spread=0.0) != "normal"
+        self.profile_kept = not differs
+        if differs:
+            self.baseline.seed(own)
+            self.seeded = False
+            return
+        self.baseline.seed(
+            VoiceStats(
+                (prof.level_db + own.level_db) / 2,
+                (prof.pitch_st + own.pitch_st) / 2,
+                (prof.balance_db + own.balance_db) / 2,
+            )
+        )
+
+    def _settle(self, now: int) -> None:
+        """A new block of voiced speech: when an earlier block (or the baseline) reads as
+        elevated against it, and the baseline is not calmer already, the speaker has calmed
+        down. The block becomes the baseline and the call so far is judged again against it
+        (episodes missed live become late episodes)."""
+        data = np.concatenate(self._block)
+        self._block, self._block_n = [], 0
+        cand = summarize(data[:, 0], data[:, 1], data[:, 2])
+        earlier = list(self._blocks)
+        self._blocks.append((now, cand))
+        horizon = now - int(self.s.history_s * SAMPLE_RATE)
+        while self._blocks[0][0] < horizon:
+            self._blocks.popleft()
+        b = self.baseline.stats
+        if b is None:
+            return
+        if not self._elevated_over(b, cand, 0.5):
+            return
+        if not any(self._elevated_over(x, cand) for _, x in [*earlier, (now, b)]):
+            return
+        self.baseline.seed(cand)
+        self.settled += 1
+        self._rejudge(now)
+
+    def _rejudge(self, now: int) -> None:
+        """Judge the remembered ticks again against the settled baseline."""
+        ref = self.reference()
+        if ref is None or not self.history:
+            return
+        s = self.s
+        tick_s = TICK_HOPS * HOP / SAMPLE_RATE
+        found: list[LateEpisode] = []
+        run: list[tuple[Judged, str, tuple[float, float, float]]] = []
+
+        def close() -> None:
+            if not run:
+                return
+            n_yell = sum(lv == "yelling" for _, lv, _ in run)
+            state = "normal"
+            if n_yell * tick_s >= s.enter_s + tick_s:
+                state = "yelling"
+            elif len(run) * tick_s >= s.raised_enter_s + tick_s:
+                state = "raised"
+            if state != "normal":
+                peak = max(run, key=lambda r: (ORDER[r[1]], r[2][1]))
+                start, end = run[0][0].onset, run[-1][0].t
+                found.append(LateEpisode(state, start, end, peak[2], ref))
+            run.clear()
+
+        last_t = None
+        for j in self.history:
+            d = _deltas(j.stats, ref)
+            lv = self.classify(d, pitch_abs=j.stats.pitch_st, spread=j.spread)
+            if lv == "raised" and d[0] < s.settle_loud_db:
+                lv = "normal"  # late, only a loud step is worth telling as raised
+            if lv == "normal":
+                if last_t is not None and j.t - last_t > s.exit_s * SAMPLE_RATE:
+                    close()
+                    last_t = None
+                continue
+            run.append((j, lv, d))
+            last_t = j.t
+        close()
+        fresh = [
+            ep
+            for ep in found
+            if not any(
+                a[0] <= ep.end and ep.start <= a[1] and a[2] >= ORDER[ep.state]
+                for a in self.alerted
+            )
+        ]
+        if not fresh:
+            return
+        ep = max(fresh, key=lambda e: (ORDER[e.state], -e.start))
+        self.late.append(ep)
+        self.alerted.append([ep.start, ep.end, ORDER[ep.state]])
+        if ep.end >= self.history[-1].t and ORDER[ep.state] > ORDER[self.state]:
+            # Still under way: the live state takes it over, so it is not alerted twice.
+            self.state = ep.state
+            self.episode = Episode(ep.state, ep.start, now)
+            self.last_change = now
+            self.candidate = None
 
     def _onset(self, d: tuple[float, float, float], level: str) -> int:
         """Start of the episode: the earliest window frame that already looks elevated."""
-        assert self.baseline.stats is not None
-        b = self.baseline.stats
+        b = self.reference(self.window.stats())
+        assert b is not None
         data = self.window.data
         dl = data[:, 0] - b.level_db
         dp = data[:, 1] - b.pitch_st
@@ -210,6 +444,7 @@ class VoiceTracker:
         self.last_change = now
         self.candidate = None
         self.rebase_frames = 0
+        self.alerted.append([ep.start, now, ORDER[ep.state]])
         return ep.state
 
     def _account(self, now: int) -> None:
@@ -236,6 +471,12 @@ class VoiceTracker:
                     self.last_elevated_end = self.last_voice
         else:
             self.rebase_frames = 0
+
+    def calm_voice(self) -> tuple[VoiceStats, float, float] | None:
+        """(calm baseline, raised threshold dB, calm voiced seconds) at the end of a call."""
+        if self.baseline.stats is None:
+            return None
+        return self.baseline.stats, self._raised_db, self.calm_frames * VOICE_FRAME_S
 
     def finish(self, now: int) -> None:
         if self.state != "normal":

@@ -114,6 +114,13 @@ class Baseline:
             self.stats = summarize(data[:, 0], data[:, 1], data[:, 2])
             self._frames = []
 
+    def seed(self, stats: VoiceStats) -> None:
+        """Take `stats` as the baseline now (a known calm voice, or calmer speech heard
+        later in the call); the warm-up, if still running, is over."""
+        self.stats = stats
+        self._frames = []
+        self._n = max(self._n, self.warmup_frames)
+
     def adapt(self, now: VoiceStats, n_frames: int) -> None:
         """Move toward `now` by the weight of `n_frames` new voiced frames."""
         if self.stats is None or n_frames <= 0:

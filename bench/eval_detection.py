@@ -66,6 +66,7 @@ ACOUSTIC_KINDS = (
     "agent_interrupting",
 )
 AGENT_ELEVATED = ("agent_matching", "agent_raised", "agent_yelling")
+CUSTOMER_ELEVATED = {"customer_raised", "customer_yelling"}
 T = TypeVar("T")
 CALM_CALL = Path("calls") / "auto_repairs_40_agentL_customerR_8k.flac"
 
@@ -80,8 +81,14 @@ BACKCHANNEL_S = 0.35
 FADE_S = 0.02
 
 CUSTOMER_CASES = ("shout", "shout_quiet", "emphatic", "gain+6", "gain+12", "gain+18", "phone")
-MATCH_CASES = ("match", "calm_reply")
+HOT_CASES = ("hot_shout", "hot_emphatic", "high_normal")
+MATCH_CASES = ("match", "calm_reply", "shout_back")
 INTERRUPT_CASES = ("barge_in", "backchannel", "polite")
+XTALK_CASES = ("xtalk_dialogue", "xtalk_barge")
+HOT_S = 6.0
+"""Speech (s) of shouting or emphatic takes a hot-start call opens with."""
+HIGH_SHIFT_ST = 4.0
+"""Pitch shift (st) that makes the female actors' normal voices a high register."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,12 @@ TARGETS = (
     Target("barge_in", True, 0.90),
     Target("backchannel", False, 0.10),
     Target("polite", False, 0.10),
+    Target("hot_shout", True, 0.90),
+    Target("hot_emphatic", True, 0.80),
+    Target("high_normal", False, 0.02),
+    Target("shout_back", True, 0.90),
+    Target("xtalk_dialogue", False, 0.05),
+    Target("xtalk_barge", True, 0.90),
 )
 BASELINE_TARGET = 0.97
 
@@ -383,7 +396,12 @@ def build_matching(
     agent_normal = Deck(p.normal, rng)
     t = dialogue(b, Deck(a.normal, rng), agent_normal, 0.5)
     shouts = Deck(a.shout, rng)
-    answers = Deck(p.emphatic + p.shout, rng) if case == "match" else agent_normal
+    if case == "match":
+        answers = Deck(p.emphatic + p.shout, rng)
+    elif case == "shout_back":
+        answers = Deck(p.shout, rng)
+    else:
+        answers = agent_normal
     start = t
     for _ in range(3):
         t = b.turn("customer", shouts, t, int(rng.integers(1, 3)))
@@ -453,7 +471,90 @@ def build_interrupt(
     return finish(spec, b)
 
 
-BUILDERS = {"customer": build_customer, "matching": build_matching, "interrupt": build_interrupt}
+def pitch_shifted(takes: Iterable[np.ndarray], steps: float) -> tuple[np.ndarray, ...]:
+    """Takes shifted in pitch by `steps` semitones, same duration."""
+    import librosa
+
+    return tuple(
+        fade(librosa.effects.pitch_shift(x, sr=SR, n_steps=steps).astype(np.float32), 0.005)
+        for x in takes
+    )
+
+
+def build_hot(
+    ravdess: str, case: str, actor: int, partner: int, rng: np.random.Generator
+) -> tuple[Spec, np.ndarray, np.ndarray]:
+    """Section 5: the customer is elevated from the first word, then calms down
+    (`hot_shout`, `hot_emphatic`); or a high-register customer stays normal throughout
+    (`high_normal`: the normal takes shifted up `HIGH_SHIFT_ST`, female actors only).
+    The agent replies in normal voice after every customer turn."""
+    a = actor_takes(ravdess, actor)
+    b = CallBuilder(rng)
+    agent = Deck(actor_takes(ravdess, partner).normal, rng)
+    normal = a.normal if case != "high_normal" else pitch_shifted(a.normal, HIGH_SHIFT_ST)
+    t = 0.5
+    end = t
+    if case in ("hot_shout", "hot_emphatic"):
+        hot = Deck(a.shout if case == "hot_shout" else a.emphatic, rng)
+        while b.speech_s["customer"] < HOT_S:
+            t = b.turn("customer", hot, t, int(rng.integers(1, 3)))
+            end = b.placed[-1][2]
+            t = b.turn("agent", agent, t, 1)
+    calm = Deck(normal, rng)
+    target = b.speech_s["customer"] + BASELINE_SPEECH_S
+    while b.speech_s["customer"] < target:
+        t = b.turn("customer", calm, t, int(rng.integers(1, 3)))
+        t = b.turn("agent", agent, t, 1)
+    spec = Spec(f"hot-{case}-a{actor:02d}", "hot", case, actor, partner, 0.5, end)
+    spec.layout = list(b.placed)
+    return (spec, *b.render())
+
+
+def crosstalk_mix(
+    agent: np.ndarray, customer: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each channel also hears the other speaker: a delayed (2-25 ms), low-passed (2.5-4
+    kHz), attenuated (6-14 dB) copy with a short reverberant tail, both ways (two
+    lavaliers or a speakerphone in one room)."""
+    from scipy.signal import butter, sosfilt
+
+    out = []
+    for own, other in ((agent, customer), (customer, agent)):
+        delay = int(rng.uniform(0.002, 0.025) * SR)
+        gain = 10 ** (-rng.uniform(6.0, 14.0) / 20)
+        sos = butter(2, rng.uniform(2500.0, 4000.0), btype="lowpass", fs=SR, output="sos")
+        ir = np.zeros(int(0.12 * SR))
+        ir[0] = 1.0
+        taps = rng.integers(int(0.005 * SR), ir.size, 12)
+        ir[taps] += rng.normal(0, 0.25, taps.size) * np.exp(-taps / (0.04 * SR))
+        leak = np.convolve(sosfilt(sos, other.astype(np.float64)), ir)[: other.size]
+        leak = np.concatenate([np.zeros(delay), leak])[: other.size] * gain
+        out.append(np.clip(own + leak, -1.0, 1.0).astype(np.float32))
+    return out[0], out[1]
+
+
+def build_xtalk(
+    ravdess: str, case: str, actor: int, partner: int, rng: np.random.Generator
+) -> tuple[Spec, np.ndarray, np.ndarray]:
+    """Section 6: the interruption calls with crosstalk both ways: `xtalk_dialogue` (the
+    dialogue and a polite reply: no alerts, no overlap) and `xtalk_barge` (a real barge-in
+    must still be found)."""
+    inner = "polite" if case == "xtalk_dialogue" else "barge_in"
+    spec, agent, customer = build_interrupt(ravdess, inner, actor, partner, rng)
+    agent, customer = crosstalk_mix(agent, customer, rng)
+    spec.call_id = f"xtalk-{case}-a{actor:02d}-b{partner:02d}"
+    spec.section, spec.case = "xtalk", case
+    spec.window_start = 0.5 if case == "xtalk_dialogue" else spec.window_start
+    return spec, agent, customer
+
+
+BUILDERS = {
+    "customer": build_customer,
+    "matching": build_matching,
+    "interrupt": build_interrupt,
+    "hot": build_hot,
+    "xtalk": build_xtalk,
+}
 
 
 # ---------------------------------------------------------------------------------------
@@ -479,6 +580,8 @@ def alert_record(a: Any) -> dict[str, Any]:
         "start": round(float(a.start), 3),
         "end": round(float(a.end), 3),
         "evidence": a.evidence,
+        "severity": a.severity,
+        "late": bool(getattr(a, "late", False)),
     }
 
 
@@ -491,8 +594,14 @@ def run_pipeline(blocks: Iterable[Any], call_id: str) -> tuple[list[dict[str, An
     return [alert_record(a) for a in alerts], pipe.summary()
 
 
-def score(spec: Spec, alerts: list[dict[str, Any]]) -> tuple[bool, bool]:
-    """(case passed, baseline clean) for one synthetic call."""
+def score(
+    spec: Spec, alerts: list[dict[str, Any]], summary: dict[str, Any] | None = None
+) -> tuple[bool, bool]:
+    """(case passed, baseline clean) for one synthetic call.
+
+    Hot-start, high-register and crosstalk calls have no separate baseline part: they count
+    as clean (their case says whether the start was judged right)."""
+    summary = summary or {}
     cut = spec.window_start - WINDOW_SLACK_S
     window = [a for a in alerts if a["start"] >= cut]
     kinds = {a["kind"] for a in window}
@@ -518,6 +627,27 @@ def score(spec: Spec, alerts: list[dict[str, Any]]) -> tuple[bool, bool]:
         return bool(hits), clean
     if case in ("backchannel", "polite"):
         return "agent_interrupting" not in kinds, clean
+    if case == "shout_back":
+        # One alert for the agent that carries the yelling evidence, no separate yelling.
+        hits = [a for a in window if a["kind"] == "agent_matching"]
+        return bool(hits) and "agent_yelling" not in kinds, clean
+    if case in ("hot_shout", "hot_emphatic"):
+        want = {"customer_yelling"} if case == "hot_shout" else CUSTOMER_ELEVATED
+        hits = [a for a in alerts if a["kind"] in want and a["start"] <= spec.window_end + 1.0]
+        return bool(hits), True
+    if case == "high_normal":
+        return not any(a["speaker"] == "customer" for a in alerts), True
+    if case == "xtalk_dialogue":
+        false = [a for a in alerts if a["kind"] in ACOUSTIC_KINDS]
+        return not false and summary.get("overlap_s", 0.0) <= 1.0, True
+    if case == "xtalk_barge":
+        assert spec.barge_in is not None
+        hits = [
+            a
+            for a in window
+            if a["kind"] == "agent_interrupting" and abs(a["start"] - spec.barge_in) <= 1.0
+        ]
+        return bool(hits), clean
     raise ValueError(f"unknown case {case!r}")
 
 
@@ -565,7 +695,7 @@ def run_job(job: Job) -> CallResult:
         alerts, summary = run_pipeline(ArraySource(agent, customer), spec.call_id)
     except Exception as exc:  # a detector crash fails this call, not the whole evaluation
         return CallResult(spec, False, False, [], error=f"{type(exc).__name__}: {exc}")
-    passed, clean = score(spec, alerts)
+    passed, clean = score(spec, alerts, summary)
     return CallResult(spec, passed, clean, alerts, summary)
 
 
@@ -599,22 +729,42 @@ def _run_any(task: Job | str) -> CallResult | dict[str, Any]:
         return {"path": task, "error": f"{type(exc).__name__}: {exc}"}
 
 
-def partner_of(actor: int, offset: int) -> int:
-    """The agent's actor for customer `actor`: actor + offset, wrapping within 1-12."""
-    return (actor - 1 + offset) % len(ACTORS) + 1
+HALVES = ((1, 2, 3, 4, 5, 6), (7, 8, 9, 10, 11, 12))
 
 
-def make_jobs(ravdess: Path, actors: Iterable[int], seed: int) -> list[Job]:
-    """Every synthetic call for the selected customer actors (partners from all 12)."""
+def partner_of(actor: int, offset: int, pool: tuple[int, ...] = ACTORS) -> int:
+    """The agent's actor for customer `actor`: `offset` places on within `pool` (wrapping),
+    so a half of the actors is evaluated on its own speakers only."""
+    i = pool.index(actor)
+    return pool[(i + offset) % len(pool)]
+
+
+def make_jobs(
+    ravdess: Path,
+    actors: Iterable[int],
+    seed: int,
+    pool: tuple[int, ...] = ACTORS,
+    cases: set[str] | None = None,
+) -> list[Job]:
+    """Every synthetic call for the selected customer actors (partners from `pool`)."""
     jobs: list[Job] = []
+
+    def add(section: str, names: Iterable[str], a: int, b: int) -> None:
+        nonlocal jobs
+        jobs += [
+            Job(section, c, a, b, str(ravdess), seed) for c in names if cases is None or c in cases
+        ]
+
     for a in actors:
-        b = partner_of(a, 1)
-        jobs += [Job("customer", c, a, b, str(ravdess), seed) for c in CUSTOMER_CASES]
+        b = partner_of(a, 1, pool)
+        add("customer", CUSTOMER_CASES, a, b)
+        add("hot", [c for c in HOT_CASES if c != "high_normal" or a % 2 == 0], a, b)
     for off in PAIR_OFFSETS:
         for a in actors:
-            b = partner_of(a, off)
-            jobs += [Job("matching", c, a, b, str(ravdess), seed) for c in MATCH_CASES]
-            jobs += [Job("interrupt", c, a, b, str(ravdess), seed) for c in INTERRUPT_CASES]
+            b = partner_of(a, off, pool)
+            add("matching", MATCH_CASES, a, b)
+            add("interrupt", INTERRUPT_CASES, a, b)
+            add("xtalk", XTALK_CASES, a, b)
     return jobs
 
 
@@ -727,6 +877,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data", type=Path, default=default_data, help="shared data directory")
     p.add_argument("--seed", type=int, default=1234, help="base RNG seed")
     p.add_argument("--jobs", type=int, default=2, help="worker processes")
+    p.add_argument("--cases", help="only these cases, e.g. hot_shout,shout_back")
+    p.add_argument(
+        "--crosswise",
+        action="store_true",
+        help="also fit the fitted settings on each half and test them on the other",
+    )
+    p.add_argument("--no-calm", action="store_true", help="skip the real calm call")
     return p.parse_args(argv)
 
 
@@ -758,6 +915,80 @@ def run_all(
     return results, calm_result
 
 
+def fit_settings(ravdess: Path, actors: Iterable[int]) -> dict[str, float]:
+    """The [detector] settings measured on some actors' normal speech (the only settings
+    this harness fits): the population's calm pitch ceiling, from which the speaker-
+    independent reference (a pitch no calm adult register reaches) follows.
+
+    Each normal take gives the median pitch of its loudest voiced half (as the detector
+    summarises a voice); the ceiling is the highest take median plus `FIT_MARGIN_ST`."""
+    from audio.analyzer import AnalysisSettings, ChannelAnalyzer
+    from audio.baseline import semitones, summarize
+
+    tops = []
+    for actor in actors:
+        for x in actor_takes(str(ravdess), actor).normal:
+            an = ChannelAnalyzer("customer", AnalysisSettings())
+            pad = np.zeros(SR // 2, np.float32)
+            f = an.push(0, np.concatenate([pad, x, pad]))
+            assert f is not None
+            v = f.voiced
+            tops.append(summarize(f.level_db[v], semitones(f.f0_hz[v]), f.balance_db[v]).pitch_st)
+    return {"calm_pitch_ceiling_st": round(float(max(tops)) + FIT_MARGIN_ST, 1)}
+
+
+FIT_MARGIN_ST = 1.0
+"""Semitones added to the highest calm take median of the fitting half."""
+
+
+@dataclass
+class Column:
+    """One evaluation run: which actors, with which settings."""
+
+    name: str
+    actors: tuple[int, ...]
+    config: str | None
+    results: list[CallResult] = field(default_factory=list)
+    calm: dict[str, Any] | None = None
+    fitted: dict[str, float] = field(default_factory=dict)
+
+    def rows(self) -> list[Row]:
+        return [case_row(t, self.results) for t in TARGETS] + [baseline_row(self.results)]
+
+
+def write_fitted(base: str | None, fitted: dict[str, float], path: Path) -> str:
+    """A settings file: the user's file (if any) with the fitted [detector] values over it."""
+    lines = []
+    if base:
+        lines.append(Path(base).read_text(encoding="utf-8").split("[detector]")[0])
+    lines.append("[detector]")
+    lines += [f"{k} = {v}" for k, v in fitted.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return str(path)
+
+
+def format_table(columns: list[Column]) -> list[str]:
+    """One line per case: the rate in every column, MISS where a target is not met."""
+    head = f"{'case':<15} {'target':>7}  " + "  ".join(f"{c.name:>19}" for c in columns)
+    out = [head]
+    all_rows = [c.rows() for c in columns]
+    for i, first in enumerate(all_rows[0]):
+        if all(rows[i].n == 0 for rows in all_rows):
+            continue
+        target = f"{'>=' if first.positive else '<='} {100 * first.target:.0f}%"
+        cells = []
+        for rows in all_rows:
+            r = rows[i]
+            mark = "" if r.ok else " MISS"
+            cells.append(f"{100 * r.rate:5.1f}% ({r.n:>3}){mark:<5}" if r.n else f"{'-':>19}")
+        out.append(f"{first.case:<15} {target:>7}  " + "  ".join(f"{c:>19}" for c in cells))
+    calm = [c for c in columns if c.calm is not None]
+    for c in calm:
+        assert c.calm is not None
+        out.append(f"[{c.name}] " + format_calm(c.calm).replace("\n", "\n    "))
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     args = parse_args(argv)
@@ -770,6 +1001,11 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         print(exc)
         return 2
+    cases = set(args.cases.split(",")) if args.cases else None
+    known = {t.case for t in TARGETS}
+    if cases and not cases <= known:
+        print(f"--cases: unknown case(s) {', '.join(sorted(cases - known))}")
+        return 2
     from monitor.config import ConfigError, load_config
 
     try:
@@ -778,35 +1014,61 @@ def main(argv: list[str] | None = None) -> int:
         print(exc)
         return 2
     calm = args.data / CALM_CALL
-    jobs = make_jobs(ravdess, actors, args.seed)
-    results, calm_result = run_all(
-        jobs, calm if calm.is_file() else None, args.config, max(1, args.jobs)
-    )
-    rows = [case_row(t, results) for t in TARGETS] + [baseline_row(results)]
-
-    print(f"tonewatch detection eval: config {cfg.source}, actors {args.actors or 'all'}")
-    print(f"{'case':<15} {'n':>4} {'passed':>6}  {'rate':>12}  {'target':>7}  result")
-    for row in rows:
-        print(format_row(row))
-    print(format_calm(calm_result) if calm_result else f"calm call: {calm} missing, skipped")
+    calm_path = calm if calm.is_file() and not args.no_calm else None
+    columns: list[Column] = []
+    if args.actors:
+        pool = tuple(actors) if len(actors) >= 3 else ACTORS
+        columns.append(Column(f"actors {args.actors}", pool, args.config))
+    else:
+        columns += [Column(f"{h[0]}-{h[-1]}", h, args.config) for h in HALVES]
+    tmp = Path(args.json.parent if args.json else Path.cwd())
+    if args.crosswise:
+        for train, test in (HALVES, HALVES[::-1]):
+            fitted = fit_settings(ravdess, train)
+            name = f"fit {train[0]}-{train[-1]}>{test[0]}-{test[-1]}"
+            path = tmp / f".eval_fit_{train[0]}_{train[-1]}.toml"
+            col = Column(name, test, write_fitted(args.config, fitted, path), fitted=fitted)
+            columns.append(col)
+    for col in columns:
+        jobs = make_jobs(ravdess, col.actors, args.seed, col.actors, cases)
+        if args.actors:
+            jobs = [j for j in jobs if j.actor in actors]
+        col.results, col.calm = run_all(jobs, calm_path, col.config, max(1, args.jobs))
+    print(f"tonewatch detection eval: config {cfg.source}, seed {args.seed}")
+    for col in columns:
+        if col.fitted:
+            print(f"  {col.name}: fitted on the other half: {col.fitted}")
+    for line in format_table(columns):
+        print(line)
+    if calm_path is None:
+        print(f"calm call: {calm} missing or skipped")
+    results = [r for c in columns for r in c.results]
     errors = [r for r in results if r.error]
     if errors:
         print(f"{len(errors)} calls raised errors (counted as failed), e.g. {errors[0].error}")
     if args.verbose:
-        failing = [r for r in results if not (r.passed and r.baseline_clean)]
-        print(f"\n{len(failing)} failing calls:")
-        for r in failing:
-            print(format_failure(r))
+        for col in columns:
+            failing = [r for r in col.results if not (r.passed and r.baseline_clean)]
+            print(f"\n[{col.name}] {len(failing)} failing calls:")
+            for r in failing:
+                print(format_failure(r))
     wall = time.monotonic() - t0
     if args.json:
         out = {
             "config": cfg.source,
-            "actors": actors,
             "seed": args.seed,
             "wall_s": round(wall, 1),
-            "rows": [asdict(r) for r in rows],
-            "calm_call": calm_result,
-            "calls": [asdict(r) for r in results],
+            "columns": [
+                {
+                    "name": c.name,
+                    "actors": c.actors,
+                    "fitted": c.fitted,
+                    "rows": [asdict(r) for r in c.rows()],
+                    "calm_call": c.calm,
+                    "calls": [asdict(r) for r in c.results],
+                }
+                for c in columns
+            ],
         }
         args.json.write_text(json.dumps(out, indent=1, default=_json_default), encoding="utf-8")
     print(f"wall time {wall:.1f} s ({len(results)} synthetic calls, {max(1, args.jobs)} processes)")

@@ -125,6 +125,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "completion": ("monitor.completion", "print a shell completion script (bash, zsh, tcsh)"),
     "index": ("monitor.index_command", "add alert logs to the call index, or rebuild it"),
     "serve": ("monitor.serve", "the QA web app over the call index"),
+    "profile": ("monitor.profile", "show or reset an agent's voice profile (--agent-name)"),
 }
 """Subcommands in their own modules: each has `add_arguments(parser)` and `run(args)`."""
 

@@ -317,6 +317,13 @@ SPECS: dict[str, dict[str, Spec]] = {
         "terminal_s": N(0.05, 10, S, "customer finishing this soon after = hand-over"),
         "turn_gap_s": N(0.05, 10, S, "a turn runs through pauses shorter than this"),
         "raised_enter_s": N(0.1, 60, S, "a raised voice (not yelling) holds this long first"),
+        "calm_pitch_ceiling_st": N(0, 36, ST, "highest calm adult pitch re 100 Hz; bounds baselines"),
+        "prior_yell_pitch_st": N(0.5, 24, ST, "the customer this far above it (coherent) = yelling"),
+        "settle_block_s": N(0.5, 60, S, "voiced speech per block that may become a calmer baseline"),
+        "settle_loud_db": N(1, 40, DB, "calming down: this much quieter and lower or darker"),
+        "history_s": N(10, 3600, S, "call time judged again when a baseline settles"),
+        "agent_critical_level_db": N(0, 40, DB, "agent yelling is critical only this much louder"),
+        "agent_critical_score": N(0.1, 40, "", "... and with this yell score (twice yelling)"),
     },
     "transcription": {
         "enabled": T("false = acoustic alerts only (as --no-transcribe)"),

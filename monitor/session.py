@@ -68,6 +68,7 @@ def run_call(blocks: Iterable[Block], setup: CallSetup) -> CallResult:
         LogError: the alert log cannot be written.
     """
     pipe = setup.pipeline()
+    profile_note = _seed_profile(setup, pipe)
     log = setup.log
     stamp: dict[str, Any] = {"call": setup.call}
     if setup.agent_name:
@@ -115,6 +116,11 @@ def run_call(blocks: Iterable[Block], setup: CallSetup) -> CallResult:
     emit(pipe.finish())
     summary = pipe.summary()
     summary.update(stamp)
+    if setup.agent_name:
+        kept = pipe.detector.voices["agent"].profile_kept
+        if kept is not None:
+            profile_note["kept"] = kept
+        summary["agent_profile"] = {**profile_note, **_update_profile(setup, pipe, error)}
     summary["at"] = now_iso()
     summary["status"] = "error" if error else "complete"
     if error:
@@ -123,6 +129,36 @@ def run_call(blocks: Iterable[Block], setup: CallSetup) -> CallResult:
     if log is not None:
         log.write(summary)
     return CallResult(summary, error, count)
+
+
+def _seed_profile(setup: CallSetup, pipe: Pipeline) -> dict[str, Any]:
+    """Seed the agent's baseline from their voice profile (monitor/profile.py)."""
+    if not setup.agent_name:
+        return {}
+    from monitor import profile
+
+    try:
+        prof = profile.load(setup.agent_name)
+    except profile.ProfileError as exc:
+        return {"seeded": False, "error": str(exc)}
+    if prof is None:
+        return {"seeded": False}
+    pipe.detector.voices["agent"].seed(prof.stats, prof.raised_db)
+    return {"seeded": True, "calls": prof.calls}
+
+
+def _update_profile(setup: CallSetup, pipe: Pipeline, error: str | None) -> dict[str, Any]:
+    """Fold this call's calm agent voice into the profile (complete calls only)."""
+    from monitor import profile
+
+    calm = pipe.detector.voices["agent"].calm_voice()
+    if error or calm is None or not setup.agent_name:
+        return {"updated": False}
+    try:
+        new = profile.update(setup.agent_name, *calm)
+    except (profile.ProfileError, OSError) as exc:
+        return {"updated": False, "error": str(exc)}
+    return {"updated": new is not None}
 
 
 def _close_after_fault(setup: CallSetup, pipe: Pipeline, error: str, stamp: dict[str, Any]) -> None:

@@ -24,6 +24,12 @@ SHARED = ROOT.parent / "shared" / "data"
 os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="tonewatch-test-data-")
 
 
+@pytest.fixture(autouse=True)
+def _private_user_data(tmp_path_factory, monkeypatch) -> None:
+    """Voice profiles (`--agent-name`) go to a private folder, never the user's own."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.mktemp("user-data")))
+
+
 @pytest.fixture(scope="session")
 def cfg() -> Config:
     return load_config()

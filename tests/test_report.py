@@ -398,10 +398,21 @@ def test_two_mono_files_play_as_one_stereo_call(logs, tmp_path):
     assert "--audio takes one call file" in r.stderr
 
 
-def test_markers_sit_at_their_alert_times_and_never_hide_each_other(browser, reports):
-    # agent_matching: the agent's matching and yelling alerts start at the same moment.
-    page, errors = open_page(browser, reports["match"])
-    data = page_data(reports["match"])
+def test_markers_sit_at_their_alert_times_and_never_hide_each_other(browser, logs, tmp_path):
+    # Two alerts at the same moment: the agent's matching alert, and the same moment
+    # logged again as agent_yelling (an agent shouting back now gets one alert, so the
+    # second record is added to a copy of the log).
+    lines = logs["match"].read_text(encoding="utf-8").splitlines()
+    matching = next(ln for ln in lines if '"agent_matching"' in ln)
+    rec = json.loads(matching)
+    rec["kind"], rec["message"] = "agent_yelling", "You are raising your voice."
+    lines.insert(lines.index(matching) + 1, json.dumps(rec))
+    both = tmp_path / "match2.jsonl"
+    both.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    html = tmp_path / "match2.html"
+    assert run_cli("report", str(both), "-o", str(html)).returncode == 0
+    page, errors = open_page(browser, html)
+    data = page_data(html)
     boxes = page.locator("#markers .marker").evaluate_all(
         "ms => ms.map(m => { const b = m.getBBox();"
         " return [+m.dataset.start, m.dataset.kind, b.x + b.width / 2, b.y]; })"

@@ -97,6 +97,12 @@ def test_agent_matching_a_yelling_customer_but_not_a_calm_reply(cfg):
         assert ("agent_matching" in agent_kinds) == expect, kinds(alerts)
         if not expect:
             assert not agent_kinds
+        else:
+            # Shouting back is one alert, matching, carrying the agent's yelling evidence.
+            assert agent_kinds == {"agent_matching"}, kinds(alerts)
+            m = next(a for a in alerts if a.kind == "agent_matching")
+            assert m.evidence["agent_state"] == "yelling"
+            assert m.evidence["level_over_baseline_db"] > 6
 
 
 def _speech(pattern: str) -> np.ndarray:
