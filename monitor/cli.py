@@ -219,7 +219,7 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
 
             view = stack.enter_context(AgentView(console=Console(file=out)))
             setup.sinks.append(view.sink)
-            setup.on_block = view.on_block
+            setup.on_snapshot = view.on_snapshot
         elif not args.quiet:
             from monitor.viewmodel import PlainLines
 

@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from types import FrameType
@@ -154,19 +154,6 @@ class Speech:
         return worker, PhraseSpotter(CueMatcher(self.cues), call, self.redact)
 
 
-class CallLog(AlertLog):
-    """A call's alert log whose `call_summary` also carries the capture figures."""
-
-    def __init__(self, path: Path, capture: Callable[[], dict[str, Any]]) -> None:
-        super().__init__(path)
-        self._capture = capture
-
-    def write(self, record: dict[str, Any]) -> None:
-        if record.get("record") == "call_summary":
-            record = {**record, "capture": self._capture()}
-        super().write(record)
-
-
 class Printer:
     """Plain terminal output: alert lines as replay prints them, and status lines."""
 
@@ -242,7 +229,7 @@ class Daemon:
         self.silence = Silence(split, float(table.get("silence_dbfs", -50.0)))
         self.stopping = False
         self.split = threading.Event()
-        self.log: CallLog | None = None
+        self.log: AlertLog | None = None
         self.display: Any = None
         self.ended_by = "stop"
         self._call = ""
@@ -365,7 +352,7 @@ class Daemon:
         path = self.log_dir / f"{begun:%Y%m%dT%H%M%SZ}_{call}.jsonl"
         self.source.begin_call()
         try:
-            log = CallLog(path, self._capture_stats)
+            log = AlertLog(path)
         except LogError as exc:
             raise CommandError(str(exc), EXIT_OUTPUT) from None
         worker, spotter = self.speech.for_call(call)
@@ -380,7 +367,8 @@ class Daemon:
             worker=worker,
             spotter=spotter,
             tracks=not self.args.no_tracks,
-            on_block=getattr(display, "on_block", None),
+            on_snapshot=getattr(display, "on_snapshot", None),
+            summary_extra=lambda: {"capture": self._capture_stats()},
         )
         display.status(f"call {call} started, log {path}")
         self.log = log

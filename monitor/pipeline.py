@@ -11,17 +11,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from typing import Any, Protocol
 
+import numpy as np
+
 from alerts.engine import Detector
 from alerts.model import KINDS, Alert, Record
 from alerts.settings import TICK_HOPS
 from audio.analyzer import ChannelAnalyzer
 from audio.bleed import BleedCanceller
 from audio.crosstalk import CrosstalkGuard
-from audio.transcribe import Snippet, Transcript
-from audio.types import HOP, SPEAKERS, Block, HopFeatures, Segment, seconds
+from audio.transcribe import Snippet, Transcript, WorkerStats
+from audio.types import HOP, SAMPLE_RATE, SPEAKERS, Block, HopFeatures, Segment, Speaker, seconds
 from monitor.config import Config
-from monitor.speech import PhraseSpotter, SnippetCutter
+from monitor.snapshot import BleedSnapshot, Snapshot, VoiceSnapshot
+from monitor.speech import PhraseSpotter, SnippetCutter, Turns
 from monitor.tracks import TrackRecorder
+
+METER_HOPS = 30
+"""A speaker's level in the snapshot is the loudest hop of the last 300 ms: the scale the
+baselines use (the loudest half of voiced hops), without flicker between syllables."""
 
 __all__ = ["Pipeline", "Record", "analyze"]
 
@@ -32,10 +39,19 @@ class Transcriber(Protocol):
     def submit(self, snippet: Snippet) -> bool: ...
     def poll(self) -> list[Transcript]: ...
     def close(self, timeout: float | None = None) -> list[Transcript]: ...
+    def stats(self) -> WorkerStats: ...
 
 
 class Pipeline:
-    """Both speakers' analysis and the detector, for one call."""
+    """Both speakers' analysis and the detector, for one call.
+
+    Stages, in order, each speaking push / flush: the headset-bleed canceller (blocks ->
+    cleaned blocks of whole 50 ms cells), each speaker's analyser (samples -> hop
+    features), the crosstalk guard (masks the other speaker's echo, tick by tick), the
+    detector (hop features -> alerts), the track recorder, and the turn tracker and
+    snippet cutter feeding transcription. After every `push`, `snapshot` tells what the
+    pipeline knows (see monitor/snapshot.py); nothing outside reads a stage.
+    """
 
     def __init__(
         self,
@@ -53,17 +69,24 @@ class Pipeline:
         self.bleed = BleedCanceller(cfg.bleed)
         self.detector = Detector(cfg.detector, cfg.analysis.hangover_s, call)
         self.n_samples = 0
-        self.analysed = 0  # stream time analysed so far (the canceller holds up to 50 ms)
+        self.decided = 0  # stream time the detector has decided up to (whole ticks)
         self.dropped = 0
         self.counts: dict[str, int] = {k: 0 for k in KINDS}
         self._pending: list[tuple[HopFeatures, HopFeatures]] = []
         self.transcriber = transcriber
         self.spotter = spotter
         self.cutter = SnippetCutter(max_snippet_s) if transcriber is not None else None
+        a = cfg.analysis
+        self.turns = {sp: Turns(sp, a.onset_s, a.hangover_s) for sp in SPEAKERS}
         self.snippets = 0
         self.tracks = TrackRecorder(call) if tracks else None
         self._tracks: list[dict[str, Any]] = []
+        self._last_speech = {sp: False for sp in SPEAKERS}
+        self._last_momentary: dict[Speaker, float | None] = {sp: None for sp in SPEAKERS}
+        self._levels = {sp: np.zeros(0) for sp in SPEAKERS}  # the last METER_HOPS hops
+        self._snapshot: Snapshot | None = None
 
+    # -- the stage protocol -------------------------------------------------------------
     def push(self, block: Block) -> list[Record]:
         """Analyse one block (blocks must be contiguous in stream time, gaps counted)."""
         if block.dropped_before:
@@ -72,11 +95,35 @@ class Pipeline:
         records: list[Record] = []
         for cleaned in self.bleed.push(block):  # the customer's voice out of the agent's mic
             records += self._analyse(cleaned)
+        self._snapshot = None
+        return self._counted(records)
+
+    def finish(self) -> list[Record]:
+        """Flush the tail of the call (and pending transcription); returns the last records."""
+        records: list[Record] = []
+        for cleaned in self.bleed.flush():
+            records += self._analyse(cleaned)
+        tails = [self.analyzers[sp].flush()[0] for sp in SPEAKERS]
+        records += self._detect(tails[0], tails[1], last=True)
+        self.detector.finish(self.n_samples)
+        records += self._transcribe([self.turns[sp].flush() for sp in SPEAKERS], last=True)
+        if self.tracks is not None:
+            self._tracks += self.tracks.flush(self._voices())
+        self._snapshot = None
+        return self._counted(records)
+
+    flush = finish
+
+    def _counted(self, records: list[Record]) -> list[Record]:
+        """Every alert the pipeline emits is counted here, once."""
+        for rec in records:
+            if isinstance(rec, Alert):
+                self.counts[rec.kind] += 1
         return records
 
+    # -- stages -------------------------------------------------------------------------
     def _analyse(self, block: Block) -> list[Record]:
         """Both speakers' analysis of audio the bleed canceller has handed on."""
-        self.analysed = block.start + block.n_samples
         feats = [self.analyzers[sp].push(block.start, block.channel(sp)) for sp in SPEAKERS]
         if self.cutter is not None:
             for sp in SPEAKERS:
@@ -84,19 +131,60 @@ class Pipeline:
             if self.bleed.backfill is not None:
                 # Cancelling just began: the words heard before it are bleed too.
                 self.cutter.audio["agent"].put(*self.bleed.backfill)
-        records: list[Record] = list(self._detect(feats[0], feats[1]))
-        return records + self._transcribe([f.segments for f in feats if f is not None])
+        return self._detect(feats[0], feats[1])
+
+    def _detect(
+        self, agent: HopFeatures | None, customer: HopFeatures | None, last: bool = False
+    ) -> list[Record]:
+        if agent is not None and customer is not None:
+            self._pending.append((agent, customer))
+        n = sum(a.n_hops for a, _ in self._pending)
+        whole = n if last else n - n % TICK_HOPS
+        if whole == 0:
+            return []
+        # Decisions run on whole ticks aligned to stream time, whatever the block size.
+        joined_a = HopFeatures.join([p[0] for p in self._pending])
+        joined_c = HopFeatures.join([p[1] for p in self._pending])
+        self._pending = [] if whole == n else [(joined_a.take(whole, n), joined_c.take(whole, n))]
+        agent, customer = joined_a.take(0, whole), joined_c.take(0, whole)
+        # The guard judges tick by tick, all ticks of the block in one call; from here on
+        # speech is speech after the guard, for the rules and for transcription alike.
+        masks = self.guard.apply(agent, customer, TICK_HOPS)
+        self.decided = agent.start + agent.n_hops * HOP
+        for sp, f in zip(SPEAKERS, (agent, customer), strict=True):
+            if f.n_hops:
+                self._last_speech[sp] = bool(f.speech[-1])
+                self._last_momentary[sp] = float(f.momentary_db[-1])
+                self._levels[sp] = np.concatenate([self._levels[sp], f.level_db])[-METER_HOPS:]
+        records: list[Record] = []
+        if self.tracks is None:
+            records += self.detector.push(agent, customer)
+        else:
+            # A track record carries the baselines as they were at its end: the detector
+            # runs up to each record's end before the recorder takes the hops.
+            for lo, hi in self.tracks.pieces(agent.start, agent.n_hops):
+                part_a, part_c = agent.take(lo, hi), customer.take(lo, hi)
+                records += self.detector.push(part_a, part_c)
+                parts = {"agent": part_a, "customer": part_c}
+                self._tracks += self.tracks.push(parts, self._voices())
+        if self.cutter is None:
+            return records
+        closed = [
+            self.turns[sp].push(f.start, f.speech, m)
+            for sp, f, m in zip(SPEAKERS, (agent, customer), masks, strict=True)
+        ]
+        return records + self._transcribe(closed, last=last)
 
     def _transcribe(self, closed: list[list[Segment]], last: bool = False) -> list[Record]:
-        """Hand finished speech to the worker; collect what it has transcribed."""
+        """Hand finished turns to the worker; collect what it has transcribed."""
         if self.transcriber is None or self.cutter is None:
             return []
         snippets = [s for segs in closed for s in self.cutter.segments(segs)]
         if not last:
             for sp in SPEAKERS:
-                a = self.analyzers[sp]
-                if a.speaking:
-                    snip = self.cutter.long_turn(sp, a.segment_start, self.analysed)
+                begun = self.turns[sp].open_start
+                if begun is not None:
+                    snip = self.cutter.long_turn(sp, begun, self.decided)
                     if snip is not None:
                         snippets.append(snip)
         for snip in snippets:
@@ -110,60 +198,51 @@ class Pipeline:
         if self.spotter is None:
             return out
         for t in transcripts:
-            for rec in self.spotter(t):
-                if isinstance(rec, Alert):
-                    self.counts[rec.kind] += 1
-                out.append(rec)
+            out += self.spotter(t)
         return out
 
-    def _detect(
-        self, agent: HopFeatures | None, customer: HopFeatures | None, last: bool = False
-    ) -> list[Alert]:
-        if agent is not None and customer is not None:
-            self._pending.append((agent, customer))
-        n = sum(a.n_hops for a, _ in self._pending)
-        whole = n if last else n - n % TICK_HOPS
-        if whole == 0:
-            return []
-        # Decisions run on whole ticks aligned to stream time, whatever the block size.
-        joined_a = HopFeatures.join([p[0] for p in self._pending])
-        joined_c = HopFeatures.join([p[1] for p in self._pending])
-        self._pending = [] if whole == n else [(joined_a.take(whole, n), joined_c.take(whole, n))]
-        agent, customer = joined_a.take(0, whole), joined_c.take(0, whole)
-        # The guard judges tick by tick, all ticks of the block in one call.
-        masks = self.guard.apply(agent, customer, TICK_HOPS)
-        if self.cutter is not None:
-            self.cutter.add_mask("agent", agent, masks[0])
-            self.cutter.add_mask("customer", customer, masks[1])
-        if self.tracks is None:
-            alerts = self.detector.push(agent, customer)
-        else:
-            # A track record carries the baselines as they were at its end: the detector
-            # runs up to each record's end before the recorder takes the hops.
-            alerts = []
-            for lo, hi in self.tracks.pieces(agent.start, agent.n_hops):
-                part_a, part_c = agent.take(lo, hi), customer.take(lo, hi)
-                alerts += self.detector.push(part_a, part_c)
-                baselines = {sp: v.baseline for sp, v in self.detector.voices.items()}
-                self._tracks += self.tracks.push({"agent": part_a, "customer": part_c}, baselines)
-        for alert in alerts:
-            self.counts[alert.kind] += 1
-        return alerts
+    # -- what the pipeline publishes ----------------------------------------------------
+    @property
+    def snapshot(self) -> Snapshot:
+        """The pipeline's state after the latest `push` (frozen; built when first asked)."""
+        if self._snapshot is None:
+            voices = self._voices()
+            b = self.bleed
+            self._snapshot = Snapshot(
+                call=self.call,
+                t=self.decided,
+                received=self.n_samples,
+                agent=voices["agent"],
+                customer=voices["customer"],
+                bleed=BleedSnapshot(
+                    detected=b.detected,
+                    active=b.active,
+                    delay_ms=b.delay * 1000 / SAMPLE_RATE if b.detected else None,
+                    gain_db=float(20 * np.log10(abs(b.gain))) if b.detected and b.gain else None,
+                ),
+                dropped=self.dropped,
+            )
+        return self._snapshot
 
-    def finish(self) -> list[Record]:
-        """Flush the tail of the call (and pending transcription); returns the last records."""
-        records: list[Record] = []
-        for cleaned in self.bleed.flush():
-            records += self._analyse(cleaned)
-        tails = [self.analyzers[sp].flush() for sp in SPEAKERS]
-        records += self._detect(tails[0][0], tails[1][0], last=True)
-        self.detector.finish(self.n_samples)
-        closed = [t[1] + (t[0].segments if t[0] is not None else []) for t in tails]
-        records += self._transcribe(closed, last=True)
-        if self.tracks is not None:
-            baselines = {sp: v.baseline for sp, v in self.detector.voices.items()}
-            self._tracks += self.tracks.flush(baselines)
-        return records
+    def _voices(self) -> dict[Speaker, VoiceSnapshot]:
+        out: dict[Speaker, VoiceSnapshot] = {}
+        for sp in SPEAKERS:
+            voice = self.detector.voices[sp]
+            stats = voice.baseline.stats
+            levels = self._levels[sp]
+            out[sp] = VoiceSnapshot(
+                speaking=self._last_speech[sp],
+                turn_start=self.turns[sp].open_start,
+                level_db=float(levels.max()) if levels.size else None,
+                momentary_db=self._last_momentary[sp],
+                baseline_level_db=None if stats is None else stats.level_db,
+                baseline_pitch_st=None if stats is None else stats.pitch_st,
+                baseline_balance_db=None if stats is None else stats.balance_db,
+                learning=voice.baseline.progress,
+                state=voice.state,
+                raised_db=voice.raised_db(),
+            )
+        return out
 
     def take_tracks(self) -> list[dict[str, Any]]:
         """Track records finished so far (emptied by the call)."""
@@ -171,7 +250,7 @@ class Pipeline:
         return out
 
     def summary(self) -> dict[str, Any]:
-        """The `call_summary` record (without wall-clock fields)."""
+        """The analysis part of the `call_summary` record (no wall-clock fields)."""
         return {
             "record": "call_summary",
             "call": self.call,
@@ -190,22 +269,16 @@ class Pipeline:
     def _speech_summary(self) -> dict[str, Any]:
         if self.transcriber is None:
             return {"transcription": None}
-        stats = getattr(self.transcriber, "stats", None)
-        info: dict[str, Any] = {"snippets": self.snippets}
-        if stats is not None:
-            st = stats() if callable(stats) else stats
-            info.update(
-                {
-                    "transcribed": st.transcribed,
-                    "skipped": st.skipped,
-                    "skipped_s": round(st.skipped_s, 2),
-                    "audio_s": round(st.audio_s, 2),
-                    "compute_s": round(st.busy_s, 2),
-                    "error": st.error,
-                }
-            )
-        if self.cutter is not None:
-            info["bleed_snippets_dropped"] = self.cutter.dropped_bleed
+        st = self.transcriber.stats()
+        info: dict[str, Any] = {
+            "snippets": self.snippets,
+            "transcribed": st.transcribed,
+            "skipped": st.skipped,
+            "skipped_s": round(st.skipped_s, 2),
+            "audio_s": round(st.audio_s, 2),
+            "compute_s": round(st.busy_s, 2),
+            "error": st.error,
+        }
         cues = self.spotter.cue_counts if self.spotter is not None else {}
         return {"transcription": info, "cues": cues}
 

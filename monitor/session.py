@@ -21,6 +21,7 @@ from audio.sources import SourceError
 from audio.types import SAMPLE_RATE, Block
 from monitor.config import Config, as_dict
 from monitor.pipeline import Pipeline, Record
+from monitor.snapshot import Snapshot
 
 Sink = Callable[[Record], None]
 
@@ -47,7 +48,10 @@ class CallSetup:
     worker: Any = None
     spotter: Any = None
     tracks: bool = True
-    on_block: Callable[[Block, Pipeline], None] | None = None
+    on_snapshot: Callable[[Snapshot], None] | None = None
+    """Called after every block with the pipeline's snapshot (the agent's view)."""
+    summary_extra: Callable[[], dict[str, Any]] | None = None
+    """More fields for the `call_summary` (live: the capture figures), asked at the end."""
 
     def pipeline(self) -> Pipeline:
         table = self.cfg.extra.get("transcription", {})
@@ -104,28 +108,23 @@ def run_call(blocks: Iterable[Block], setup: CallSetup) -> CallResult:
     try:
         for block in blocks:
             emit(pipe.push(block))
-            if setup.on_block is not None:
-                setup.on_block(block, pipe)
+            if setup.on_snapshot is not None:
+                setup.on_snapshot(pipe.snapshot)
     except SourceError as exc:
         error = str(exc)
     except Exception as exc:
         # A fault in the analysis itself: the log still ends with a summary saying so
         # (everything reported before stays), then the caller decides what comes next.
-        _close_after_fault(setup, pipe, f"internal error: {type(exc).__name__}: {exc}", stamp)
+        _close_after_fault(setup, pipe, f"internal error: {type(exc).__name__}: {exc}", started)
         raise
     emit(pipe.finish())
-    summary = pipe.summary()
-    summary.update(stamp)
+    profile: dict[str, Any] | None = None
     if setup.agent_name:
         kept = pipe.detector.voices["agent"].profile_kept
         if kept is not None:
             profile_note["kept"] = kept
-        summary["agent_profile"] = {**profile_note, **_update_profile(setup, pipe, error)}
-    summary["at"] = now_iso()
-    summary["status"] = "error" if error else "complete"
-    if error:
-        summary["error"] = error
-    summary["compute_s"] = round(time.perf_counter() - started, 3)
+        profile = {**profile_note, **_update_profile(setup, pipe, error)}
+    summary = call_summary(setup, pipe, started, error, profile=profile)
     if log is not None:
         log.write(summary)
     return CallResult(summary, error, count)
@@ -161,7 +160,45 @@ def _update_profile(setup: CallSetup, pipe: Pipeline, error: str | None) -> dict
     return {"updated": new is not None}
 
 
-def _close_after_fault(setup: CallSetup, pipe: Pipeline, error: str, stamp: dict[str, Any]) -> None:
+def call_summary(
+    setup: CallSetup,
+    pipe: Pipeline,
+    started: float,
+    error: str | None,
+    fault: bool = False,
+    profile: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The `call_summary` record: the one place it is put together.
+
+    The pipeline's totals, the call's stamp (id, agent), wall-clock time of writing,
+    status ("complete" or "error") with the error, compute time and the setup's extra
+    fields. After an internal fault (`fault`) the pipeline's totals may be unusable; then
+    only its duration is kept.
+    """
+    if fault:
+        analysis: dict[str, Any] = {
+            "record": "call_summary",
+            "call": setup.call,
+            "duration_s": round(pipe.n_samples / SAMPLE_RATE, 3),
+        }
+    else:
+        analysis = pipe.summary()
+    summary = {**analysis, "call": setup.call}
+    if setup.agent_name:
+        summary["agent"] = setup.agent_name
+    if profile is not None:
+        summary["agent_profile"] = profile  # what the agent's voice profile did
+    summary["at"] = now_iso()
+    summary["status"] = "error" if error else "complete"
+    if error:
+        summary["error"] = error
+    summary["compute_s"] = round(time.perf_counter() - started, 3)
+    if setup.summary_extra is not None:
+        summary.update(setup.summary_extra())
+    return summary
+
+
+def _close_after_fault(setup: CallSetup, pipe: Pipeline, error: str, started: float) -> None:
     """Best effort after an internal fault: stop the worker, write an error summary."""
     if setup.worker is not None:
         with contextlib.suppress(Exception):
@@ -169,13 +206,4 @@ def _close_after_fault(setup: CallSetup, pipe: Pipeline, error: str, stamp: dict
     if setup.log is None:
         return
     with contextlib.suppress(Exception):
-        setup.log.write(
-            {
-                "record": "call_summary",
-                **stamp,
-                "duration_s": round(pipe.n_samples / SAMPLE_RATE, 3),
-                "at": now_iso(),
-                "status": "error",
-                "error": error,
-            }
-        )
+        setup.log.write(call_summary(setup, pipe, started, error, fault=True))

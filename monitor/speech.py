@@ -1,8 +1,10 @@
 """Speech snippets to text to phrase alerts: the glue between the pipeline and the worker.
 
-`SnippetCutter` keeps each speaker's recent audio and turns closed VAD segments into
-snippets (long turns are cut at the quietest moment near `max_snippet_s`); bleed hops
-masked by the crosstalk guard keep the other speaker's echo out of a speaker's transcript.
+`Turns` follows each speaker's speech after the crosstalk guard (the speech the rules see)
+and closes turns; `SnippetCutter` keeps each speaker's recent audio and turns closed turns
+into snippets (long turns are cut at the quietest moment near `max_snippet_s`). As the
+guard has already taken the other speaker's echo out of a speaker's speech, the echo never
+becomes a snippet.
 `PhraseSpotter` turns finished transcripts into `transcript` records and `phrase` alerts.
 The worker itself (audio/transcribe/) runs on its own thread; everything here runs on
 the analysis thread and never waits for the model.
@@ -18,7 +20,8 @@ import numpy as np
 from alerts.cues import CueMatcher, redact
 from alerts.model import Alert, TranscriptRecord
 from audio.transcribe import Snippet, Transcript
-from audio.types import HOP, SAMPLE_RATE, SPEAKERS, HopFeatures, Segment, Speaker, seconds
+from audio.types import HOP, SAMPLE_RATE, SPEAKERS, Segment, Speaker, seconds
+from audio.vad import VAD_FRAME
 
 PAD_BEFORE = int(0.2 * SAMPLE_RATE)
 PAD_AFTER = int(0.1 * SAMPLE_RATE)
@@ -54,6 +57,58 @@ class Recent:
         return self.values[lo:hi].copy()
 
 
+class Turns:
+    """One speaker's turns, from speech after the crosstalk guard.
+
+    The VAD's speech opens `onset_s` after the first speech frame and closes `hangover_s`
+    after the last: a turn reaches back over the onset and leaves out the hangover, so
+    where the guard masks nothing a turn is exactly the VAD's segment. Where the guard
+    masked the speech (the other speaker's echo), the turn ends or starts at the mask.
+    """
+
+    def __init__(self, speaker: Speaker, onset_s: float, hangover_s: float) -> None:
+        self.speaker = speaker
+        # The same frame counts as the VAD's segmenter (audio/analyzer.py).
+        self.reach_back = (max(1, int(round(onset_s / 0.03))) - 1) * VAD_FRAME
+        self.trail = (max(1, int(round(hangover_s / 0.03))) - 1) * VAD_FRAME
+        self.open_start: int | None = None
+        """Stream time the turn under way began (None between turns)."""
+        self._end = 0  # stream time after the last hop seen
+        self._was_masked = False  # the last hop seen was speech masked by the guard
+
+    def push(self, start: int, speech: np.ndarray, masked: np.ndarray) -> list[Segment]:
+        """Hops from stream time `start`: speech after the guard, and the hops it masked."""
+        out: list[Segment] = []
+        n = speech.shape[0]
+        if n == 0:
+            return out
+        on = np.empty(n + 1, dtype=bool)
+        on[0] = self.open_start is not None
+        on[1:] = speech
+        edges = np.flatnonzero(on[1:] != on[:-1])
+        for i in edges.tolist():
+            t = start + i * HOP
+            before_masked = self._was_masked if i == 0 else bool(masked[i - 1])
+            if speech[i]:  # a turn starts
+                self.open_start = t if before_masked else max(0, t - self.reach_back)
+            else:  # a turn ends: at a mask as it is, else without the hangover
+                assert self.open_start is not None
+                end = t if masked[i] else max(self.open_start + HOP, t - self.trail)
+                out.append(Segment(self.speaker, self.open_start, end))
+                self.open_start = None
+        self._was_masked = bool(masked[-1])
+        self._end = start + n * HOP
+        return out
+
+    def flush(self) -> list[Segment]:
+        """Close the turn under way at the end of the stream."""
+        if self.open_start is None:
+            return []
+        seg = Segment(self.speaker, self.open_start, self._end)
+        self.open_start = None
+        return [seg]
+
+
 @dataclass
 class _Open:
     cut_from: int | None = None
@@ -62,30 +117,16 @@ class _Open:
 class SnippetCutter:
     """Closed speech segments (and cut-up long turns) -> `Snippet`s."""
 
-    def __init__(self, max_snippet_s: float = 10.0, max_bleed: float = 0.5) -> None:
+    def __init__(self, max_snippet_s: float = 10.0) -> None:
         self.max = int(max_snippet_s * SAMPLE_RATE)
-        self.max_bleed = max_bleed
         keep = 3 * self.max
         self.audio = {sp: Recent(keep, np.float32) for sp in SPEAKERS}
-        self.bleed = {sp: Recent(keep // HOP, np.bool_) for sp in SPEAKERS}
         self.open = {sp: _Open() for sp in SPEAKERS}
-        self.dropped_bleed = 0
 
     def add_audio(self, speaker: Speaker, start: int, x: np.ndarray) -> None:
         self.audio[speaker].add(start, x)
 
-    def add_mask(self, speaker: Speaker, f: HopFeatures, masked: np.ndarray) -> None:
-        """Remember where the crosstalk guard masked this speaker's speech as bleed."""
-        self.bleed[speaker].add(f.start // HOP, masked)
-
-    def _bleed_share(self, speaker: Speaker, start: int, end: int) -> float:
-        flags = self.bleed[speaker].get(start // HOP, end // HOP)
-        return float(flags.mean()) if flags.size else 0.0
-
     def _snippet(self, speaker: Speaker, start: int, end: int) -> Snippet | None:
-        if self._bleed_share(speaker, start, end) > self.max_bleed:
-            self.dropped_bleed += 1
-            return None
         # VAD onsets clip soft word starts: give Whisper a little audio on either side.
         start = max(self.audio[speaker].start, start - PAD_BEFORE)
         end = end + PAD_AFTER

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from audio.baseline import Baseline, semitones
+from audio.baseline import semitones
 from audio.types import HOP, SAMPLE_RATE, SPEAKERS, HopFeatures, Speaker, seconds
+from monitor.snapshot import VoiceSnapshot
 
 RATE_HZ = 10
 STEP = SAMPLE_RATE // RATE_HZ // HOP  # hops per track point
@@ -65,9 +66,10 @@ class TrackRecorder:
         return {"level_db": [], "pitch_st": [], "speech": []}
 
     def push(
-        self, feats: dict[str, HopFeatures], baselines: Mapping[Speaker, Baseline]
+        self, feats: dict[str, HopFeatures], voices: Mapping[Speaker, VoiceSnapshot]
     ) -> list[dict[str, Any]]:
-        """Whole-tick features of both speakers -> finished track records."""
+        """Whole-tick features of both speakers (and their state at the end) -> finished
+        track records."""
         out: list[dict[str, Any]] = []
         first = feats["agent"]
         if self.start is None:
@@ -86,14 +88,14 @@ class TrackRecorder:
             s["pitch_st"] += [None if p != p else round(p, 2) for p in pitch[i * k : (i + 1) * k]]
             s["speech"] += speech[i * k : (i + 1) * k]
         while len(self.series["agent"]["level_db"]) >= self.points:
-            out.append(self._record(baselines, self.points))
+            out.append(self._record(voices, self.points))
         return out
 
-    def flush(self, baselines: Mapping[Speaker, Baseline]) -> list[dict[str, Any]]:
+    def flush(self, voices: Mapping[Speaker, VoiceSnapshot]) -> list[dict[str, Any]]:
         n = len(self.series["agent"]["level_db"])
-        return [self._record(baselines, n)] if n else []
+        return [self._record(voices, n)] if n else []
 
-    def _record(self, baselines: Mapping[Speaker, Baseline], n: int) -> dict[str, Any]:
+    def _record(self, voices: Mapping[Speaker, VoiceSnapshot], n: int) -> dict[str, Any]:
         assert self.start is not None
         rec: dict[str, Any] = {
             "record": "track",
@@ -103,12 +105,15 @@ class TrackRecorder:
         }
         for sp in SPEAKERS:
             s = self.series[sp]
-            b = baselines[sp].stats
+            v = voices[sp]
             rec[sp] = {
-                **{k: v[:n] for k, v in s.items()},
+                **{k: x[:n] for k, x in s.items()},
                 "baseline": None
-                if b is None
-                else {"level_db": round(b.level_db, 1), "pitch_st": round(b.pitch_st, 2)},
+                if v.baseline_level_db is None or v.baseline_pitch_st is None
+                else {
+                    "level_db": round(v.baseline_level_db, 1),
+                    "pitch_st": round(v.baseline_pitch_st, 2),
+                },
             }
             self.series[sp] = {k: v[n:] for k, v in s.items()}
         self.start += n * STEP * HOP

@@ -4,9 +4,10 @@
 speaker against that speaker's baseline band, who is speaking, overlap, bleed being
 removed from the mic, the newest alerts with their tips, and a status line:
 
-- `on_block(block, pipe)` is a `CallSetup.on_block` hook. It runs on the analysis thread,
-  so it only keeps the last 300 ms of each channel; at most `refresh_hz` times a second it
-  reads the pipeline's state (speaking, baselines, episode state) and redraws.
+- `on_snapshot(snapshot)` is a `CallSetup.on_snapshot` hook. It runs on the analysis
+  thread and keeps the pipeline's latest frozen `Snapshot` (monitor/snapshot.py: levels,
+  speaking after the crosstalk guard, baselines, the raised threshold in force, states,
+  bleed); at most `refresh_hz` times a second it redraws from it.
 - `sink(rec)` is a `run_call` sink: alerts and transcripts, drawn at once.
 - `status(text)` shows one status line (device lost, call split, ...); any thread.
 
@@ -37,17 +38,14 @@ from rich.table import Table
 from rich.text import Text
 
 from alerts.model import Alert, Record, TranscriptRecord
-from audio.features import KWeightedPower, power_db
-from audio.types import HOP, SAMPLE_RATE, SPEAKERS, Block, Speaker
+from audio.types import SAMPLE_RATE, SPEAKERS, Block
 from monitor.formatting import format_record
+from monitor.snapshot import Snapshot
 
 METER_FLOOR_DB = -70.0
 METER_TOP_DB = -10.0
 """Range of the level meters (K-weighted dB, the scale of the baselines)."""
 METER_WIDTH = 30
-METER_HOPS = 30
-"""The meter shows the loudest 10 ms hop of the last 300 ms: the scale the baselines use
-(the loudest half of voiced hops), without flicker between syllables."""
 STYLE = {"info": "cyan", "warning": "bold yellow", "critical": "bold red"}
 STATE_STYLE = {"normal": "green", "raised": "yellow", "yelling": "bold red"}
 
@@ -115,7 +113,7 @@ class AgentView:
     Args:
         notify: desktop notifications for warning and critical alerts.
         console: where to draw (default: a `rich` console on stdout).
-        refresh_hz: most redraws per second from `on_block`.
+        refresh_hz: most redraws per second from `on_snapshot`.
         keep_alerts: alerts shown (newest last).
     """
 
@@ -133,9 +131,7 @@ class AgentView:
         self.alerts: deque[Alert] = deque(maxlen=keep_alerts)
         self.said: deque[TranscriptRecord] = deque(maxlen=3)
         self.status_text = ""
-        self._tail: dict[Speaker, np.ndarray] = {sp: np.zeros(0, np.float32) for sp in SPEAKERS}
-        self._kw = KWeightedPower(HOP)
-        self._pipe: Any = None
+        self._snap: Snapshot | None = None
         self._now = 0
         self._last_draw = -1e9
         self._lock = threading.RLock()
@@ -181,21 +177,13 @@ class AgentView:
                 self.said.append(rec)
             self._draw()
 
-    def on_block(self, block: Block, pipe: Any) -> None:
-        """A `CallSetup.on_block` hook: keep the newest audio; redraw at most `refresh_hz`."""
+    def on_snapshot(self, snap: Snapshot) -> None:
+        """A `CallSetup.on_snapshot` hook: keep the newest state; redraw at most `refresh_hz`."""
         if not self.live_display:
             return
-        cleaned = getattr(getattr(pipe, "bleed", None), "last_block", None)
-        if cleaned is not None and cleaned.start == block.start:
-            block = cleaned  # the agent's meter shows the agent, not the customer's bleed
-        keep = METER_HOPS * HOP
         with self._lock:
-            for sp in SPEAKERS:
-                x = block.channel(sp)
-                tail = self._tail[sp]
-                self._tail[sp] = x[-keep:] if x.size >= keep else np.concatenate([tail, x])[-keep:]
-            self._pipe = pipe
-            self._now = block.start + block.n_samples
+            self._snap = snap
+            self._now = snap.received
             now = time.monotonic()
             if now - self._last_draw >= self.min_interval:
                 self._draw()
@@ -220,24 +208,16 @@ class AgentView:
         self._last_draw = time.monotonic()
         self._live.update(self._render(), refresh=True)
 
-    def _level(self, sp: Speaker) -> float | None:
-        tail = self._tail[sp]
-        n = tail.size // HOP
-        if n == 0:
-            return None
-        levels = power_db(self._kw(tail[-n * HOP :].reshape(n, HOP)))
-        return float(levels.max())
-
     def _render(self) -> Group:
-        pipe = self._pipe
+        snap = self._snap
         m, s = divmod(self._now / SAMPLE_RATE, 60.0)
-        call = getattr(pipe, "call", "") if pipe is not None else ""
+        call = snap.call if snap is not None else ""
         head = Text.assemble(("tonewatch", "bold"), f"  {int(m):02d}:{s:04.1f}")
         if call:
             head.append(f"  call {call}", "grey50")
         parts: list[Any] = [head]
-        parts.append(self._meters(pipe))
-        parts.append(self._overlap(pipe))
+        parts.append(self._meters(snap))
+        parts.append(self._overlap(snap))
         if self.alerts:
             for alert in self.alerts:
                 am, asec = divmod(alert.start, 60.0)
@@ -254,27 +234,25 @@ class AgentView:
             parts.append(Text(self.status_text, "bold magenta"))
         return Group(*parts)
 
-    def _meters(self, pipe: Any) -> Table:
+    def _meters(self, snap: Snapshot | None) -> Table:
         table = Table.grid(padding=(0, 1))
         for _ in range(5):
             table.add_column()
-        band = float(pipe.cfg.detector.raised_level_db) if pipe is not None else 6.0
         for sp in SPEAKERS:
-            level = self._level(sp)
-            base_db = None
+            voice = snap.voice(sp) if snap is not None else None
+            level = base_db = None
             state = "normal"
             note = ""
-            if pipe is not None:
-                voice = pipe.detector.voices[sp]
-                state = voice.state
-                if voice.baseline.stats is not None:
-                    base_db = voice.baseline.stats.level_db
-                else:
-                    note = f"learning {voice.baseline.progress:.0%}"
+            band = 6.0
+            if voice is not None:
+                level, base_db, state = voice.level_db, voice.baseline_level_db, voice.state
+                band = voice.raised_db  # the threshold the rule applies now
+                if base_db is None:
+                    note = f"learning {voice.learning:.0%}"
             over = "" if level is None or base_db is None else f"{level - base_db:+.0f} dB"
             if not note:
                 note = state
-            speaking = pipe is not None and pipe.analyzers[sp].speaking
+            speaking = voice is not None and voice.speaking
             table.add_row(
                 Text(f"{sp:<8}", "bold"),
                 meter(level, base_db, band, STATE_STYLE.get(state, "green")),
@@ -284,16 +262,16 @@ class AgentView:
             )
         return table
 
-    def _overlap(self, pipe: Any) -> Text:
-        if pipe is None:
+    def _overlap(self, snap: Snapshot | None) -> Text:
+        if snap is None:
             return Text("")
-        both = all(pipe.analyzers[sp].speaking for sp in SPEAKERS)
+        both = snap.overlap
         line = Text("overlap: both talking" if both else "overlap: -", "bold" if both else "")
-        bleed = getattr(pipe, "bleed", None)
-        if bleed is not None and bleed.active:
-            ms = bleed.delay * 1000 / SAMPLE_RATE
-            gain = 20 * np.log10(abs(bleed.gain))
-            line.append(f"   mic bleed removed ({ms:.0f} ms, {gain:+.0f} dB)", "grey50")
+        bleed = snap.bleed
+        if bleed.active and bleed.delay_ms is not None and bleed.gain_db is not None:
+            line.append(
+                f"   mic bleed removed ({bleed.delay_ms:.0f} ms, {bleed.gain_db:+.0f} dB)", "grey50"
+            )
         return line
 
 

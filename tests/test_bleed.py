@@ -158,6 +158,11 @@ class KeepSnippets:
     def close(self, timeout=None) -> list:
         return []
 
+    def stats(self):
+        from audio.transcribe import WorkerStats
+
+        return WorkerStats(*(0,) * 9, busy_s=0.0, audio_s=0.0, error=None)
+
 
 def test_first_words_before_the_path_is_known_are_cleaned_for_transcription(cfg, customer):
     """Bleed heard before the canceller locks on never reaches the agent's transcript: the

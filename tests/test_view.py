@@ -62,7 +62,7 @@ def test_view_over_a_real_call_shows_meters_alerts_tips_and_bleed(cfg):
     with AgentView(console=console) as view:
         setup = CallSetup(cfg=cfg, call="c7")
         setup.sinks.append(view.sink)
-        setup.on_block = view.on_block
+        setup.on_snapshot = view.on_snapshot
         result = run_call(blocks(), setup)
         view.status("mic lost: waiting for it to come back")
     out = buf.getvalue()
@@ -85,15 +85,15 @@ def test_view_meters_follow_the_speakers(cfg):
         pipe_setup = CallSetup(cfg=cfg, call="m")
         seen = {}
 
-        def watch(block, pipe):
-            view.on_block(block, pipe)
-            seen[block.start] = {sp: view._level(sp) for sp in ("agent", "customer")}
+        def watch(snap):
+            view.on_snapshot(snap)
+            seen[snap.received] = {sp: snap.voice(sp).level_db for sp in ("agent", "customer")}
 
-        pipe_setup.on_block = watch
+        pipe_setup.on_snapshot = watch
         run_call(ArraySource(agent, customer, block_s=0.1), pipe_setup)
     last = seen[max(seen)]
     assert last["agent"] < -90 and last["customer"] > -30
-    first_talk = seen[int(1.0 * 16000)]
+    first_talk = seen[int(1.1 * 16000)]
     assert first_talk["agent"] > -40 and first_talk["customer"] < -90
     assert buf.getvalue().count("●") >= 1  # who is speaking
 
@@ -103,7 +103,7 @@ def test_plain_lines_when_not_a_terminal():
     with AgentView(console=Console(file=buf)) as view:
         view.sink(alert())
         view.status("call split after 30 s of silence")
-        view.on_block(None, None)  # type: ignore[arg-type]  # nothing to draw: ignored
+        view.on_snapshot(None)  # type: ignore[arg-type]  # nothing to draw: ignored
     lines = buf.getvalue().splitlines()
     assert lines[0].startswith("[00:12.3] WARNING  customer_yelling")
     assert lines[1].strip() == "tip: Don't match it. Lower your pace."
