@@ -37,7 +37,7 @@ from alerts.model import KINDS, SEVERITIES
 from monitor.calllog import CallLog, CallLogError, read_calls, severity_rank
 from monitor.qa_columns import NUMERIC, REVIEW, alert_rows, call_row, columns, week_of
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DB_NAME = "index.sqlite"
 _REVIEWS = "LEFT JOIN reviews r ON r.log = c.log AND r.call = c.call"
 SORTS = ("date", "duration", "alerts", "worst", "agent", "call")
@@ -105,9 +105,10 @@ def _schema() -> list[str]:
         """CREATE TABLE IF NOT EXISTS reviews (
   log TEXT NOT NULL, call TEXT NOT NULL, reviewed_at TEXT, note TEXT,
   PRIMARY KEY (log, call))""",
-        "CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts)",
-        "CREATE INDEX IF NOT EXISTS calls_agent ON calls(agent COLLATE NOCASE, ts)",
-        "CREATE INDEX IF NOT EXISTS calls_worst ON calls(worst_rank, alerts)",
+        # One index per usual order, so a page of 50 is read off the index, not sorted.
+        "CREATE INDEX IF NOT EXISTS calls_ts ON calls(ts, call)",
+        "CREATE INDEX IF NOT EXISTS calls_agent ON calls(agent COLLATE NOCASE, ts, call)",
+        "CREATE INDEX IF NOT EXISTS calls_worst ON calls(worst_rank, alerts, duration_s, call)",
         "CREATE INDEX IF NOT EXISTS alerts_call ON alerts(call_id)",
         "CREATE INDEX IF NOT EXISTS alerts_cue ON alerts(cue, call_id)",
         "CREATE INDEX IF NOT EXISTS alerts_kind ON alerts(kind, call_id)",
@@ -195,22 +196,18 @@ def _epoch(when: datetime) -> float:
 
 
 def order_by(sort: str, reverse: bool = False) -> str:
+    """Every key in one direction, ending in the row id, so an index can serve the order
+    (calls with no date sort first when oldest are first)."""
     keys = {
-        "date": ["c.ts IS NULL", "c.ts", "c.call"],
+        "date": ["c.ts", "c.call"],
         "duration": ["c.duration_s", "c.call"],
         "alerts": ["c.alerts", "c.worst_rank", "c.call"],
         "worst": ["c.worst_rank", "c.alerts", "c.duration_s", "c.call"],
-        "agent": ["c.agent IS NULL", "c.agent COLLATE NOCASE", "c.ts", "c.call"],
+        "agent": ["c.agent COLLATE NOCASE", "c.ts", "c.call"],
         "call": ["c.call", "c.log"],
     }[sort]
-    desc = (sort in _DESCENDING) != reverse
-    out = []
-    for k in keys:
-        if k.endswith("IS NULL"):
-            out.append(k)  # no value last either way
-        else:
-            out.append(k + (" DESC" if desc else ""))
-    return " ORDER BY " + ", ".join(out) + ", c.id"
+    desc = " DESC" if (sort in _DESCENDING) != reverse else ""
+    return " ORDER BY " + ", ".join(k + desc for k in [*keys, "c.id"])
 
 
 # -- the index -------------------------------------------------------------------------------
@@ -227,11 +224,20 @@ class RefreshStats:
 class CallIndex:
     """An open call index database (see the module docstring)."""
 
-    def __init__(self, path: str | Path | None = None, timeout_s: float = 60.0) -> None:
+    def __init__(
+        self, path: str | Path | None = None, timeout_s: float = 60.0, any_thread: bool = False
+    ) -> None:
+        """Open (or create) the index. `any_thread`: the connection may be used from a
+        thread other than this one (one at a time: the web app's event loop)."""
         self.path = Path(path) if path is not None else default_db()
         try:
             _private_file(self.path)
-            self.con = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+            self.con = sqlite3.connect(
+                self.path,
+                timeout=timeout_s,
+                isolation_level=None,
+                check_same_thread=not any_thread,
+            )
             self.con.row_factory = sqlite3.Row
             self.con.execute("PRAGMA foreign_keys = ON")
             self.con.execute(f"PRAGMA busy_timeout = {int(timeout_s * 1000)}")
@@ -470,8 +476,8 @@ class CallIndex:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _select(self) -> str:
-        names = ", ".join(f"c.{_q(c)}" for c in self._cols)
+    def _select(self, fields: Sequence[str] | None = None) -> str:
+        names = ", ".join(f"c.{_q(c)}" for c in (fields or self._cols))
         return (
             f"SELECT c.id, c.ts, c.worst_rank, {names}, r.reviewed_at, r.note "
             "FROM calls c LEFT JOIN reviews r ON r.log = c.log AND r.call = c.call"
@@ -484,10 +490,12 @@ class CallIndex:
         reverse: bool = False,
         limit: int | None = None,
         offset: int = 0,
+        fields: Sequence[str] | None = None,
     ) -> list[dict[str, Any]]:
-        """The calls matching `filters`, in order, as dicts of the QA columns (+ `id`)."""
+        """The calls matching `filters`, in order, as dicts of the QA columns (or only
+        `fields` of them), with `id`, `ts`, `worst_rank`, `reviewed_at` and `note`."""
         where, args = (filters or Filters()).where(self.con)
-        sql = self._select() + where + order_by(sort, reverse)
+        sql = self._select(fields) + where + order_by(sort, reverse)
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
             args += [int(limit), int(offset)]

@@ -39,12 +39,17 @@ def cue_column(speaker: str, name: str, good: bool) -> str:
     return f"{'good' if good else 'cue'}_{speaker}_{safe}"
 
 
-def cue_columns() -> list[str]:
-    """Warning cues first, then good signs (each group in the cue file's order)."""
+@lru_cache(maxsize=1)
+def _cue_columns() -> tuple[str, ...]:
     cues = default_cues()
     warn = [cue_column(s, n, False) for s, n, g in cues if not g]
     good = [cue_column(s, n, True) for s, n, g in cues if g]
-    return warn + good
+    return tuple(warn + good)
+
+
+def cue_columns() -> list[str]:
+    """Warning cues first, then good signs (each group in the cue file's order)."""
+    return list(_cue_columns())
 
 
 HEAD = ["date", "call", "agent", "status", "duration_s"]
@@ -70,7 +75,12 @@ NUMERIC = {"duration_s", *TALK, "alerts", *KINDS, "good_signs", "cue_warnings", 
 
 def columns() -> list[str]:
     """Every QA column in export order (review's `reviewed_at` and `note` last)."""
-    return [
+    return list(_columns())
+
+
+@lru_cache(maxsize=1)
+def _columns() -> tuple[str, ...]:
+    return (
         *HEAD,
         *TALK,
         "alerts",
@@ -82,7 +92,7 @@ def columns() -> list[str]:
         *WORST,
         *TAIL,
         *REVIEW,
-    ]
+    )
 
 
 def _num(value: Any) -> float | None:

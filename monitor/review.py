@@ -43,6 +43,20 @@ from monitor.errors import EXIT_OUTPUT as EXIT_WRITE
 from monitor.errors import CommandError as ReviewError
 from monitor.qa_columns import columns, csv_cell, default_cues, extra_cue_columns, with_extra_cues
 
+TABLE_FIELDS = [
+    "date",
+    "call",
+    "agent",
+    "status",
+    "duration_s",
+    *KINDS,
+    "worst_start",
+    "worst_kind",
+    "worst_cue",
+    "worst_speaker",
+    "worst_severity",
+]
+"""The columns the terminal table shows (an export reads them all)."""
 SHORT = {
     "customer_raised": "cust raised",
     "customer_yelling": "cust yell",
@@ -165,11 +179,15 @@ def run(args: argparse.Namespace) -> int:
                 warn_all()
                 print_agents(agents, total, where)
                 return 0
-            rows = idx.query(filters, args.sort, args.reverse)
+            exporting = bool(args.csv or args.json)
+            rows = idx.query(
+                filters, args.sort, args.reverse, fields=None if exporting else TABLE_FIELDS
+            )
         if args.csv:
             write_csv(rows, Path(args.csv))
         if args.json:
-            write_json([export_row(r) for r in rows], Path(args.json))
+            cols = columns()
+            write_json([{c: r.get(c) for c in cols} for r in rows], Path(args.json))
     except ReviewError as exc:
         warn_all()
         print(f"tonewatch: error: {exc}", file=sys.stderr)
@@ -343,7 +361,9 @@ def write_csv(rows: list[dict[str, Any]], path: Path, fields: list[str] | None =
 
 
 def write_json(rows: list[dict[str, Any]], path: Path) -> None:
-    _write_private(path, json.dumps(rows, indent=1, ensure_ascii=False) + "\n", "JSON")
+    """A JSON list, one row per line (json's fast encoder: no indent)."""
+    body = ",\n".join(json.dumps(r, ensure_ascii=False) for r in rows)
+    _write_private(path, f"[\n{body}\n]\n" if rows else "[]\n", "JSON")
 
 
 # -- the terminal ----------------------------------------------------------------------------
@@ -386,11 +406,10 @@ def print_table(rows: list[dict[str, Any]], title: str) -> None:
     """The table on stdout: one line per call, aligned columns, the worst moment coloured
     by severity on a terminal (160 columns wide when stdout is not a terminal).
 
-    The lines are laid out here and printed as one rich `Text`: a rich `Table` measures
-    and wraps every cell, which costs about two seconds per thousand calls.
+    The lines are laid out here and printed as one rich `Text` on a terminal, as plain
+    text otherwise: a rich `Table` measures and wraps every cell, which costs about two
+    seconds per thousand calls, and even one `Text` costs a second per 3,000 lines.
     """
-    from rich.text import Text
-
     colour = {"critical": "bold red", "warning": "yellow", "info": "green"}
     lines = []
     for r in rows:
@@ -411,6 +430,14 @@ def print_table(rows: list[dict[str, Any]], title: str) -> None:
         )
     heads = ["date", "call", "agent", "length", "alerts (per kind)", "worst moment"]
     widths, cell = _lay_out(heads, lines, [16, 32, 20, 6, 48, 60], {3})
+    if not sys.stdout.isatty():  # a file or pipe: plain lines, no colour to lay out
+        text = [title, "  ".join(cell(h, i) for i, h in enumerate(heads)).rstrip()]
+        text.append("  ".join("─" * w for w in widths))
+        text += ["  ".join(cell(c, i) for i, c in enumerate(cells)).rstrip() for cells in lines]
+        sys.stdout.write("\n".join(text) + "\n")
+        return
+    from rich.text import Text
+
     out = Text(title + "\n", style="italic")
     out.append("  ".join(cell(h, i) for i, h in enumerate(heads)).rstrip() + "\n", style="bold")
     out.append("  ".join("─" * w for w in widths) + "\n")
