@@ -72,7 +72,8 @@ def main() -> int:
         with running(create_app(db)) as url, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 860})
-            for path, png in (("/?sort=date&reverse=1", "serve.png"), ("/trends", "serve-trends.png")):
+            shots = (("/?sort=date&reverse=1", "serve.png"), ("/trends", "serve-trends.png"))
+            for path, png in shots:
                 t0 = time.perf_counter()
                 page.goto(url + path, wait_until="load")
                 print(f"{path}: loaded in {1000 * (time.perf_counter() - t0):.0f} ms")
