@@ -1,14 +1,17 @@
 """The one driver from audio blocks to alerts, shared by live capture and replay.
 
-`Pipeline.push(block)` analyses both speakers and returns the records that became certain;
-`Pipeline.finish()` flushes the tail and returns the call summary. `analyze(blocks, cfg)`
-wraps both as a generator. The pipeline owns no threads, reads no clock for decisions and
-writes nothing: what runs live and what runs on a recording differ only in the blocks.
+`analyze(blocks, settings)` is the entry point everything runs (replay, live capture,
+batch, and anyone using tonewatch from Python): iterate over what it returns for the
+records as they become certain. Underneath, `Pipeline.push(block)` analyses both speakers
+and returns the records that became certain, `Pipeline.finish()` flushes the tail, and
+`Pipeline.snapshot` tells the state after each block. The pipeline owns no threads, reads
+no clock for decisions and writes nothing: what runs live and what runs on a recording
+differ only in the blocks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 import numpy as np
@@ -30,7 +33,7 @@ METER_HOPS = 30
 """A speaker's level in the snapshot is the loudest hop of the last 300 ms: the scale the
 baselines use (the loudest half of voiced hops), without flicker between syllables."""
 
-__all__ = ["Pipeline", "Record", "analyze"]
+__all__ = ["Analysis", "Pipeline", "Record", "analyze"]
 
 
 class Transcriber(Protocol):
@@ -283,9 +286,85 @@ class Pipeline:
         return {"transcription": info, "cues": cues}
 
 
-def analyze(blocks: Iterable[Block], cfg: Config, call: str = "") -> Iterator[Record]:
-    """Run a whole call (acoustic alerts only): yields records as they become certain."""
-    pipe = Pipeline(cfg, call)
-    for block in blocks:
-        yield from pipe.push(block)
-    yield from pipe.finish()
+class Analysis:
+    """A call under analysis: iterate over it for its records, as they become certain.
+
+    Made by `analyze`. Iterating pushes the blocks through the `Pipeline`, one at a time,
+    and finishes the call when they run out; `after_block` (if given) is called after each
+    block. When the blocks fail part-way (a `SourceError` from the source), the error
+    reaches the caller and `finish()` gives the records still owed. Between blocks,
+    `snapshot` is the pipeline's state; at the end, `summary()` its totals.
+    """
+
+    def __init__(
+        self,
+        blocks: Iterable[Block],
+        pipeline: Pipeline,
+        after_block: Callable[[Analysis], None] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self._blocks = blocks
+        self._after_block = after_block
+        self._finished = False
+
+    def __iter__(self) -> Iterator[Record]:
+        for block in self._blocks:
+            yield from self.pipeline.push(block)
+            if self._after_block is not None:
+                self._after_block(self)
+        yield from self.finish()
+
+    def finish(self) -> list[Record]:
+        """End the call (once): the records of its tail."""
+        if self._finished:
+            return []
+        self._finished = True
+        return self.pipeline.finish()
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self.pipeline.snapshot
+
+    def take_tracks(self) -> list[dict[str, Any]]:
+        return self.pipeline.take_tracks()
+
+    def summary(self) -> dict[str, Any]:
+        return self.pipeline.summary()
+
+
+def analyze(
+    blocks: Iterable[Block],
+    settings: Config,
+    call: str = "",
+    *,
+    transcriber: Transcriber | None = None,
+    spotter: PhraseSpotter | None = None,
+    tracks: bool = False,
+    after_block: Callable[[Analysis], None] | None = None,
+) -> Analysis:
+    """Analyse a call: the one entry point replay, live capture and batch run.
+
+    Args:
+        blocks: the call's audio, any iterable of `Block`s in stream order (a
+            `FileSource`, an `ArraySource`, live capture, your own); any block size.
+        settings: validated settings (`monitor.config.load_config`).
+        call: call id stamped on every record.
+        transcriber: a transcription worker (`audio.transcribe.TranscriptionWorker`) for
+            transcripts and phrase alerts, with `spotter`; None for acoustic alerts only.
+        spotter: turns transcripts into transcript records and phrase alerts.
+        tracks: also collect the 10 Hz track records (`take_tracks()`).
+        after_block: called after every block (to read `snapshot`, write tracks, ...).
+
+    Returns:
+        An `Analysis`: iterate over it for `Alert` and `TranscriptRecord`s.
+    """
+    table = settings.extra.get("transcription", {}) if transcriber is not None else {}
+    pipe = Pipeline(
+        settings,
+        call,
+        transcriber,
+        spotter,
+        max_snippet_s=float(table.get("max_snippet_s", 10.0)),
+        tracks=tracks,
+    )
+    return Analysis(blocks, pipe, after_block)

@@ -1,8 +1,9 @@
 """One call from blocks to records: the loop shared by replay, live capture and batch.
 
-`run_call` drives a `Pipeline` over any iterable of blocks, stamps each record with the
-wall-clock time of emission and the agent's name, writes it to the alert log (fsynced) and
-hands it to the sinks (the terminal, a live view, ...), then writes the `call_summary`.
+`run_call` runs `analyze` (monitor/pipeline.py) over any iterable of blocks, stamps each
+record with the wall-clock time of emission and the agent's name, writes it to the alert
+log (fsynced) and hands it to the sinks (the terminal, a live view, ...), then writes the
+`call_summary`.
 A source that fails mid-call still gets its summary (status "error") before the error is
 raised again, so nothing already reported is lost. Runs on the caller's thread.
 """
@@ -20,7 +21,7 @@ from alerts.model import now_iso
 from audio.sources import SourceError
 from audio.types import SAMPLE_RATE, Block
 from monitor.config import Config, as_dict
-from monitor.pipeline import Pipeline, Record
+from monitor.pipeline import Analysis, Pipeline, Record, analyze
 from monitor.snapshot import Snapshot
 
 Sink = Callable[[Record], None]
@@ -53,17 +54,6 @@ class CallSetup:
     summary_extra: Callable[[], dict[str, Any]] | None = None
     """More fields for the `call_summary` (live: the capture figures), asked at the end."""
 
-    def pipeline(self) -> Pipeline:
-        table = self.cfg.extra.get("transcription", {})
-        return Pipeline(
-            self.cfg,
-            self.call,
-            self.worker,
-            self.spotter,
-            max_snippet_s=float(table.get("max_snippet_s", 10.0)),
-            tracks=self.log is not None and self.tracks,
-        )
-
 
 def run_call(blocks: Iterable[Block], setup: CallSetup) -> CallResult:
     """Run one call to its end (or its source's failure); returns the summary.
@@ -71,27 +61,43 @@ def run_call(blocks: Iterable[Block], setup: CallSetup) -> CallResult:
     Raises:
         LogError: the alert log cannot be written.
     """
-    pipe = setup.pipeline()
-    profile_note = _seed_profile(setup, pipe)
     log = setup.log
+
+    def after_block(analysis: Analysis) -> None:
+        write_tracks()
+        if setup.on_snapshot is not None:
+            setup.on_snapshot(analysis.snapshot)
+
+    analysis = analyze(
+        blocks,
+        setup.cfg,
+        setup.call,
+        transcriber=setup.worker,
+        spotter=setup.spotter,
+        tracks=log is not None and setup.tracks,
+        after_block=after_block,
+    )
+    pipe = analysis.pipeline
+    profile_note = _seed_profile(setup, pipe)
     stamp: dict[str, Any] = {"call": setup.call}
     if setup.agent_name:
         stamp["agent"] = setup.agent_name
     started = time.perf_counter()
     count = 0
 
-    def emit(records: list[Record]) -> None:
+    def emit(rec: Record) -> None:
         nonlocal count
-        for rec in records:
-            rec.at = now_iso()
-            rec.agent = setup.agent_name
-            if log is not None:
-                log.write(rec.to_record())
-            for sink in setup.sinks:
-                sink(rec)
-            count += 1
+        rec.at = now_iso()
+        rec.agent = setup.agent_name
         if log is not None:
-            for track in pipe.take_tracks():
+            log.write(rec.to_record())
+        for sink in setup.sinks:
+            sink(rec)
+        count += 1
+
+    def write_tracks() -> None:
+        if log is not None:
+            for track in analysis.take_tracks():
                 log.write(track)
 
     if log is not None:
@@ -106,10 +112,8 @@ def run_call(blocks: Iterable[Block], setup: CallSetup) -> CallResult:
         )
     error: str | None = None
     try:
-        for block in blocks:
-            emit(pipe.push(block))
-            if setup.on_snapshot is not None:
-                setup.on_snapshot(pipe.snapshot)
+        for rec in analysis:  # the blocks, through the pipeline, to the end of the call
+            emit(rec)
     except SourceError as exc:
         error = str(exc)
     except Exception as exc:
@@ -117,7 +121,9 @@ def run_call(blocks: Iterable[Block], setup: CallSetup) -> CallResult:
         # (everything reported before stays), then the caller decides what comes next.
         _close_after_fault(setup, pipe, f"internal error: {type(exc).__name__}: {exc}", started)
         raise
-    emit(pipe.finish())
+    for rec in analysis.finish():  # after a source error: the tail still owed
+        emit(rec)
+    write_tracks()
     profile: dict[str, Any] | None = None
     if setup.agent_name:
         kept = pipe.detector.voices["agent"].profile_kept
