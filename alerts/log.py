@@ -2,14 +2,13 @@
 
 A record reaches the disk before `write` returns, so a crash or kill loses nothing already
 reported. Logs may hold what callers said, so they are created readable by the user only
-(mode 0600). `read_log` reads logs cut short by a crash (a partial last line) and says so.
+(mode 0600). Logs are read back by `monitor.calllog` (the schema and its one reader).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,19 +53,3 @@ class AlertLog:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def read_log(path: str | Path, warnings: list[str] | None = None) -> Iterator[dict[str, Any]]:
-    """Yield the records of a log; a damaged line is skipped with a warning, not an error."""
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                if warnings is not None:
-                    warnings.append(f"{path}:{number}: skipped a damaged or partial line")
-                continue
-            if isinstance(rec, dict):
-                yield rec

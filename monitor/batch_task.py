@@ -12,7 +12,6 @@ writer) stores them: workers never open the index. It never raises for a bad cal
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ from alerts.log import AlertLog, LogError
 from audio.sources import FileSource, SourceError
 from audio.transcribe import TranscriberSettings, one_line
 from monitor.batch_inputs import CallJob
+from monitor.calllog import finished_summary as finished_summary  # resume reads it here
 from monitor.config import Config
 from monitor.options import OFFLINE_BLOCK_S
 from monitor.session import CallSetup, run_call
@@ -56,37 +56,6 @@ def log_path(out: Path, call: str) -> Path:
 
 def side(path: Path, suffix: str) -> Path:
     return path.with_name(path.name + suffix)
-
-
-def finished_summary(path: Path) -> dict[str, Any] | None:
-    """The log's last record if it is a complete `call_summary`, else None."""
-    try:
-        with open(path, "rb") as fh:
-            fh.seek(0, os.SEEK_END)
-            size = fh.tell()
-            span = 4096
-            while True:
-                fh.seek(max(0, size - span))
-                tail = fh.read()
-                if not tail.endswith(b"\n"):
-                    return None
-                lines = tail[:-1].rsplit(b"\n", 1)
-                if len(lines) == 2 or span >= size:
-                    break
-                span *= 4
-    except OSError:
-        return None
-    try:
-        last = json.loads(lines[-1])
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return None
-    if (
-        isinstance(last, dict)
-        and last.get("record") == "call_summary"
-        and last.get("status") == "complete"
-    ):
-        return last
-    return None
 
 
 def _fsync_dir(folder: Path) -> None:

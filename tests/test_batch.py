@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from alerts.log import read_log
 from alerts.model import ACOUSTIC_KINDS, KINDS
 from monitor.batch_cluster import open_client, run_jobs
 from monitor.batch_inputs import CallJob, InputError, discover
 from monitor.batch_task import BatchOptions, analyse_call, finished_summary, log_path
 from monitor.callindex import CallIndex
+from monitor.calllog import read_records as read_log
 from monitor.cli import main
 from monitor.config import load_config, transcriber_settings
 from monitor.qa_columns import columns

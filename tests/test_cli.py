@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from alerts.log import read_log
+from monitor.calllog import read_records as read_log
 from tests.conftest import FIXTURES, ROOT, voice
 
 YELL = FIXTURES / "customer_yelling.flac"
@@ -134,7 +134,9 @@ def test_truncated_call_keeps_alerts_written_before_the_damage(tmp_path):
 
 def test_read_log_survives_a_partial_last_line(tmp_path):
     log = tmp_path / "crash.jsonl"
-    log.write_text(json.dumps({"record": "alert", "kind": "customer_yelling"}) + '\n{"rec')
+    alert = {"record": "alert", "kind": "customer_yelling", "speaker": "customer"}
+    alert.update(start=1.0, end=2.0, severity="warning")
+    log.write_text(json.dumps(alert) + '\n{"rec')
     warnings: list[str] = []
     assert [r["kind"] for r in read_log(log, warnings)] == ["customer_yelling"]
     assert len(warnings) == 1 and "partial" in warnings[0]

@@ -33,10 +33,10 @@ import pytest
 import soundfile as sf
 import soxr
 
-from alerts.log import read_log
 from audio.live import LiveSettings, LiveSource, Ring, find_device, looks_like_loopback, one_device
 from audio.types import SAMPLE_RATE
 from monitor import cli
+from monitor.calllog import read_records as read_log
 from tests.conftest import FIXTURES, ROOT
 
 YELL = FIXTURES / "customer_yelling.flac"

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from alerts.log import read_log
 from alerts.model import KINDS
 from monitor.callindex import CallIndex
+from monitor.calllog import read_records as read_log
 from monitor.qa_columns import columns, csv_cell
 from tests.conftest import FIXTURES
 from tests.test_cli import tonewatch

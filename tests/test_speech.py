@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from alerts.log import read_log
+from monitor.calllog import read_records as read_log
 from tests.conftest import FIXTURES
 from tests.test_cli import tonewatch
 
