@@ -1,9 +1,11 @@
-"""Live capture from sound devices: the only module that imports sounddevice.
+"""Live capture: the reader that turns what sound devices deliver into blocks.
 
-Two ways to hear a call: two input devices (the agent's headset mic and a loopback or
-monitor device carrying the softphone's output) or one multi-channel device with a channel
-per speaker. `LiveSource.blocks()` turns what the devices deliver into the same `Block`s a
-recording gives (16 kHz float32 per speaker), so `monitor.session.run_call` runs unchanged.
+Devices are found and named in `audio.devices` (the only module that imports
+sounddevice); each open stream writes into an `audio.ring.Ring`. Two ways to hear a call:
+two input devices (the agent's headset mic and a loopback or monitor device carrying the
+softphone's output) or one multi-channel device with a channel per speaker.
+`LiveSource.blocks()` turns what the devices deliver into the same `Block`s a recording
+gives (16 kHz float32 per speaker), so `monitor.session.run_call` runs unchanged.
 
 Real-time contract: the PortAudio callback (`_Device._callback`) copies the samples it is
 handed into a preallocated ring buffer, bumps two counters, wakes the reader and returns.
@@ -12,7 +14,9 @@ resamples, analyses, logs or prints. Everything else happens on the reader's thr
 (whoever iterates `blocks()`): streaming soxr resampling, keeping two devices aligned,
 filling lost audio with silence, noticing a device that went away and reopening it.
 
-Stream time keeps pace with the wall clock. Audio that never arrived (a full ring, a device
+Time comes from a `Clock` (`SystemClock` by default): the reader waits on it and asks it
+the time, so tests run capture on fake devices in virtual time. Stream time keeps pace
+with that clock. Audio that never arrived (a full ring, a device
 that disappeared) becomes silence in the blocks and is counted in `Block.dropped_before`,
 so the speakers stay aligned and a call's seconds are real seconds. Two devices run on two
 clocks: the reader compares how many samples each has delivered and drops samples, evenly
@@ -26,27 +30,45 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from types import ModuleType
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from audio.sources import SourceError, _Resampler
+from audio.devices import (
+    LOOPBACK_HINTS,
+    DeviceInfo,
+    LiveError,
+    Route,
+    _refresh_portaudio,
+    find_device,
+    list_devices,
+    looks_like_loopback,
+    one_device,
+    sounddevice,
+    two_devices,
+)
+from audio.ring import Ring
+from audio.sources import _Resampler
 from audio.types import SAMPLE_RATE, SPEAKERS, Block, Speaker
 
-LOOPBACK_HINTS = (
-    "monitor",
-    "loopback",
-    "blackhole",
-    "stereo mix",
-    "what u hear",
-    "wave out",
-    "soundflower",
-    "cable output",
-    "vb-audio",
-)
-"""Lower-case name fragments of input devices that carry played audio ("monitor" covers
-PulseAudio/PipeWire `.monitor` sources and "Monitor of ..." descriptions)."""
+__all__ = [
+    "LOOPBACK_HINTS",
+    "CallCounters",
+    "Clock",
+    "DeviceInfo",
+    "LiveError",
+    "LiveSettings",
+    "LiveSource",
+    "Ring",
+    "Route",
+    "SystemClock",
+    "find_device",
+    "list_devices",
+    "looks_like_loopback",
+    "one_device",
+    "sounddevice",
+    "two_devices",
+]
 
 MAX_CORRECTION = 0.01
 """Most samples dropped per sample delivered while correcting drift (1 %)."""
@@ -57,224 +79,39 @@ OVERFLOW_REPEAT_S = 10.0
 SKEW_SMOOTHING = 0.05
 """Weight of each new skew reading in the running estimate (callback jitter averages out)."""
 
+
+class Clock(Protocol):
+    """Where live capture gets its time: the reader's waits and "now"."""
+
+    def monotonic(self) -> float:
+        """Seconds on a clock that never goes back."""
+        ...
+
+    def wait(self, event: threading.Event, timeout: float) -> bool:
+        """Wait until `event` is set or `timeout` seconds have passed; True if it is set."""
+        ...
+
+
+class SystemClock:
+    """The machine's monotonic clock; waits block the calling thread."""
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def wait(self, event: threading.Event, timeout: float) -> bool:
+        return event.wait(timeout)
+
+
 EventSink = Callable[[str, str, str], None]
 """on_event(kind, device, detail): kind is "lost", "waiting", "back" or "overflow"."""
-
-
-class LiveError(SourceError):
-    """A device cannot be used; the message is one line naming the device and the problem."""
-
-
-def sounddevice() -> ModuleType:
-    """The sounddevice module, imported on first use (it loads PortAudio)."""
-    try:
-        import sounddevice as sd
-    except OSError as exc:
-        raise LiveError(f"PortAudio is not available ({exc}); install libportaudio2") from None
-    except ImportError:
-        raise LiveError("the sounddevice package is missing (pip install sounddevice)") from None
-    return sd
-
-
-def looks_like_loopback(name: str) -> bool:
-    """Whether a device name says it carries played audio (monitor, loopback, BlackHole...)."""
-    low = name.lower()
-    return any(hint in low for hint in LOOPBACK_HINTS)
-
-
-@dataclass(frozen=True)
-class DeviceInfo:
-    """One PortAudio device as `tonewatch devices` shows it."""
-
-    index: int
-    name: str
-    hostapi: str
-    max_input_channels: int
-    max_output_channels: int
-    default_samplerate: float
-    default_input: bool = False
-
-    @property
-    def loopback(self) -> bool:
-        return looks_like_loopback(self.name)
-
-
-def list_devices() -> list[DeviceInfo]:
-    """Every device PortAudio knows.
-
-    Raises:
-        LiveError: PortAudio is missing or cannot list devices.
-    """
-    sd = sounddevice()
-    try:
-        devices = sd.query_devices()
-        apis = sd.query_hostapis()
-        default_in = sd.default.device[0]
-    except sd.PortAudioError as exc:
-        raise LiveError(f"cannot list audio devices ({exc})") from None
-    out = []
-    for i, d in enumerate(devices):
-        api = apis[d["hostapi"]]["name"] if 0 <= d["hostapi"] < len(apis) else "?"
-        out.append(
-            DeviceInfo(
-                index=i,
-                name=d["name"],
-                hostapi=api,
-                max_input_channels=int(d["max_input_channels"]),
-                max_output_channels=int(d["max_output_channels"]),
-                default_samplerate=float(d["default_samplerate"]),
-                default_input=i == default_in,
-            )
-        )
-    return out
-
-
-def find_device(spec: str, role: str, devices: list[DeviceInfo] | None = None) -> DeviceInfo:
-    """The input device named by `spec`: an id from `tonewatch devices` or part of a name.
-
-    Raises:
-        LiveError: no such device, several match, or it has no input channels.
-    """
-    devices = list_devices() if devices is None else devices
-    spec = spec.strip()
-    if spec.isdigit():
-        found = [d for d in devices if d.index == int(spec)]
-    else:
-        exact = [d for d in devices if d.name.lower() == spec.lower()]
-        found = exact or [d for d in devices if spec.lower() in d.name.lower()]
-        inputs = [d for d in found if d.max_input_channels > 0]
-        found = inputs or found
-    if not found:
-        raise LiveError(f"{role} device {spec!r}: no such device (see `tonewatch devices`)")
-    if len(found) > 1:
-        names = ", ".join(f"{d.index} {d.name!r}" for d in found[:4])
-        raise LiveError(f"{role} device {spec!r}: matches several devices ({names}); use the id")
-    dev = found[0]
-    if dev.max_input_channels < 1:
-        raise LiveError(f"{role} device {dev.index} {dev.name!r}: has no input channels")
-    return dev
-
-
-@dataclass(frozen=True)
-class Route:
-    """One device to open and which of its channels feed which speaker.
-
-    Attributes:
-        device: the device.
-        channels: how many channels to open.
-        take: 0-based channel indices per speaker; several are averaged.
-        sample_rate: rate to open it at (its default rate).
-    """
-
-    device: DeviceInfo
-    channels: int
-    take: dict[Speaker, tuple[int, ...]]
-    sample_rate: int
-
-
-def two_devices(mic: DeviceInfo, loopback: DeviceInfo) -> list[Route]:
-    """The agent from the mic's first channel; the customer from the loopback's mix."""
-    if mic.index == loopback.index:
-        raise LiveError(
-            f"mic and loopback are the same device ({mic.index} {mic.name!r}); "
-            "use --device with --channels for one device"
-        )
-    loop_ch = min(2, loopback.max_input_channels)
-    return [
-        Route(mic, 1, {"agent": (0,)}, int(mic.default_samplerate)),
-        Route(
-            loopback,
-            loop_ch,
-            {"customer": tuple(range(loop_ch))},
-            int(loopback.default_samplerate),
-        ),
-    ]
-
-
-def one_device(device: DeviceInfo, channels: str) -> list[Route]:
-    """One device, `channels` = "AGENT,CUSTOMER" as 1-based channel numbers, e.g. "1,2"."""
-    parts = [p.strip() for p in channels.split(",")]
-    if len(parts) != 2 or not all(p.isdigit() and int(p) >= 1 for p in parts):
-        raise LiveError(
-            f"--channels {channels!r}: give the agent's and the customer's channel, e.g. 1,2"
-        )
-    a, c = int(parts[0]), int(parts[1])
-    if a == c:
-        raise LiveError(f"--channels {channels!r}: agent and customer need different channels")
-    if max(a, c) > device.max_input_channels:
-        raise LiveError(
-            f"device {device.index} {device.name!r}: has {device.max_input_channels} input "
-            f"channel(s), --channels asks for channel {max(a, c)}"
-        )
-    take: dict[Speaker, tuple[int, ...]] = {"agent": (a - 1,), "customer": (c - 1,)}
-    return [Route(device, max(a, c), take, int(device.default_samplerate))]
-
-
-class Ring:
-    """A fixed ring of frames from one stream: the callback writes, the reader takes.
-
-    When the reader falls behind and the ring is full, the newest frames are dropped and
-    remembered as a gap after what is buffered, so the reader can put silence in their
-    place and keep time.
-    """
-
-    def __init__(self, capacity: int, channels: int) -> None:
-        self._buf = np.zeros((capacity, channels), np.float32)
-        self._lock = threading.Lock()
-        self._read = 0
-        self._written = 0
-        self._gap = 0
-        self.frames_in = 0
-        """Frames delivered by the device, kept or dropped."""
-        self.dropped = 0
-        """Frames dropped because the ring was full."""
-
-    @property
-    def capacity(self) -> int:
-        return int(self._buf.shape[0])
-
-    def write(self, x: np.ndarray) -> None:
-        """Copy frames in (callback side): two slice copies at most, no allocation."""
-        n = x.shape[0]
-        cap = self._buf.shape[0]
-        with self._lock:
-            self.frames_in += n
-            keep = min(n, cap - (self._written - self._read))
-            if self._gap or keep < n:
-                # Order matters: frames after a gap would be read before it. Keep none.
-                keep = 0 if self._gap else keep
-                self._gap += n - keep
-                self.dropped += n - keep
-            pos = self._written % cap
-            first = min(keep, cap - pos)
-            self._buf[pos : pos + first] = x[:first]
-            if keep > first:
-                self._buf[: keep - first] = x[first:keep]
-            self._written += keep
-
-    def take(self) -> tuple[np.ndarray, int]:
-        """Everything buffered (frames, channels) and the frames lost right after it.
-
-        The copy is made outside the lock: the writer never touches frames that have not
-        been read yet, so the callback only ever waits for a few index updates.
-        """
-        cap = self._buf.shape[0]
-        with self._lock:
-            n = self._written - self._read
-            pos = self._read % cap
-            gap, self._gap = self._gap, 0
-        first = min(n, cap - pos)
-        out = np.concatenate([self._buf[pos : pos + first], self._buf[: n - first]])
-        with self._lock:
-            self._read += n
-        return out, gap
 
 
 class _Device:
     """One open input stream and its ring."""
 
-    def __init__(self, route: Route, ring_s: float, wake: threading.Event) -> None:
+    def __init__(self, route: Route, ring_s: float, wake: threading.Event, clock: Clock) -> None:
         self.route = route
+        self.clock = clock
         self.name = f"{route.device.index} {route.device.name!r}"
         self.ring = Ring(max(1024, int(ring_s * route.sample_rate)), route.channels)
         self.wake = wake
@@ -315,7 +152,7 @@ class _Device:
             raise LiveError(f"device {self.name}: cannot open for capture ({exc})") from None
         self.stream = stream
         self.opened_at_frame = self._seen = self.ring.frames_in
-        self._seen_at = time.monotonic()
+        self._seen_at = self.clock.monotonic()
 
     def _callback(self, indata: np.ndarray, frames: int, when: Any, status: Any) -> None:
         if status.input_overflow:
@@ -388,6 +225,7 @@ class LiveSource:
         routes: one route (a device with a channel per speaker) or two (mic, loopback).
         settings: block size, ring size, stall and reopen timing.
         on_event: told of lost and returning devices and of overflows, on the reader's thread.
+        clock: the reader's time (default `SystemClock()`).
     """
 
     def __init__(
@@ -395,6 +233,7 @@ class LiveSource:
         routes: list[Route],
         settings: LiveSettings | None = None,
         on_event: EventSink | None = None,
+        clock: Clock | None = None,
     ) -> None:
         served = sorted(sp for r in routes for sp in r.take)
         if served != sorted(SPEAKERS):
@@ -402,8 +241,9 @@ class LiveSource:
         self.routes = routes
         self.settings = settings or LiveSettings()
         self.on_event = on_event
+        self.clock: Clock = SystemClock() if clock is None else clock
         self._wake = threading.Event()
-        self._devices = [_Device(r, self.settings.ring_s, self._wake) for r in routes]
+        self._devices = [_Device(r, self.settings.ring_s, self._wake, self.clock) for r in routes]
         self._resamplers = {sp: _Resampler(r.sample_rate) for r in routes for sp in r.take}
         self._pending: dict[Speaker, np.ndarray] = {sp: np.zeros(0, np.float32) for sp in SPEAKERS}
         self._fill: dict[Speaker, int] = {sp: 0 for sp in SPEAKERS}
@@ -489,9 +329,9 @@ class LiveSource:
         n_block = max(160, int(self.settings.block_s * SAMPLE_RATE))
         start = 0
         while stop is None or not stop():
-            self._wake.wait(timeout=min(0.05, self.settings.block_s))
+            self.clock.wait(self._wake, min(0.05, self.settings.block_s))
             self._wake.clear()
-            now = time.monotonic()
+            now = self.clock.monotonic()
             self._watch(now)
             if self._down_since is not None or (self._syncing and self._resuming):
                 self._fill_silence(now)
@@ -650,13 +490,3 @@ class LiveSource:
         self._budget -= k
         self._skew -= k if ahead == "agent" else -k
         self.counters.corrected[ahead] += k
-
-
-def _refresh_portaudio() -> None:
-    """Re-scan devices so one that was unplugged and came back can be found again."""
-    sd = sounddevice()
-    try:
-        sd._terminate()
-        sd._initialize()
-    except (sd.PortAudioError, AttributeError):
-        return

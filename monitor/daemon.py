@@ -29,16 +29,8 @@ import numpy as np
 from alerts.cues import CueMatcher, load_cues
 from alerts.log import AlertLog, LogError
 from alerts.model import Record, now_iso
-from audio.live import (
-    LiveError,
-    LiveSettings,
-    LiveSource,
-    Route,
-    find_device,
-    list_devices,
-    one_device,
-    two_devices,
-)
+from audio.devices import LiveError, Route, find_device, list_devices, one_device, two_devices
+from audio.live import Clock, LiveSource
 from audio.types import SAMPLE_RATE, Block, seconds
 from monitor.config import Config, transcriber_settings
 from monitor.errors import EXIT_INTERNAL, EXIT_OUTPUT, EXIT_SOURCE, EXIT_USAGE, CommandError
@@ -216,7 +208,6 @@ class Daemon:
         log_dir: Path,
         speech: Speech,
     ) -> None:
-        table = cfg.extra.get("live", {})
         self.args = args
         self.cfg = cfg
         self.source = source
@@ -224,9 +215,9 @@ class Daemon:
         self.speech = speech
         split = args.split_silence
         if split is None:
-            split = float(table.get("split_silence_s", 0.0))
+            split = cfg.live.split_silence_s
         self.auto = split > 0
-        self.silence = Silence(split, float(table.get("silence_dbfs", -50.0)))
+        self.silence = Silence(split, cfg.live.silence_dbfs)
         self.stopping = False
         self.split = threading.Event()
         self.log: AlertLog | None = None
@@ -349,7 +340,9 @@ class Daemon:
         self._call = call
         self.ended_by = "stop"
         begun = datetime.now(timezone.utc)
-        path = self.log_dir / f"{begun:%Y%m%dT%H%M%SZ}_{call}.jsonl"
+        # Named by start time to the microsecond, so the names sort as the calls started
+        # (the random id only tells apart calls that started in the same microsecond).
+        path = self.log_dir / f"{begun:%Y%m%dT%H%M%S.%fZ}_{call}.jsonl"
         self.source.begin_call()
         try:
             log = AlertLog(path)
@@ -398,15 +391,8 @@ class Daemon:
         return stats
 
 
-def live_settings(cfg: Config) -> LiveSettings:
-    table = cfg.extra.get("live", {})
-    return LiveSettings(
-        **{k: float(table[k]) for k in ("block_s", "ring_s", "stall_s", "reopen_s") if k in table}
-    )
-
-
 def _log_dir(args: argparse.Namespace, cfg: Config) -> Path:
-    configured = cfg.extra.get("live", {}).get("log_dir", "")
+    configured = cfg.live.log_dir
     path = Path(args.log_dir or configured or default_log_dir()).expanduser()
     try:
         path.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -419,7 +405,8 @@ def _log_dir(args: argparse.Namespace, cfg: Config) -> Path:
     return path
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, clock: Clock | None = None) -> int:
+    """`tonewatch live`; `clock` is capture's time (the system's unless given: tests)."""
     cfg = load_settings(args)
     if args.split_silence is not None and not 0 <= args.split_silence <= 3600:
         raise CommandError(
@@ -443,7 +430,7 @@ def run(args: argparse.Namespace) -> int:
     speech = Speech(args, cfg)
     if speech.note:
         print(f"tonewatch: warning: {speech.note}", file=sys.stderr)
-    source = LiveSource(routes, live_settings(cfg))
+    source = LiveSource(routes, cfg.live.capture(), clock=clock)
     daemon = Daemon(args, cfg, source, log_dir, speech)
     handlers = {
         signal.SIGINT: daemon._on_stop,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from audio.live import LiveError, list_devices
+from audio.devices import LiveError, list_devices
 from monitor.errors import EXIT_SOURCE, CommandError
 
 

@@ -283,8 +283,8 @@ class PlaybackError(Exception):
 
 
 def _sounddevice() -> ModuleType:
-    """sounddevice, through the one module that imports it (audio.live)."""
-    from audio.live import LiveError, sounddevice
+    """sounddevice, through the one module that imports it (audio.devices)."""
+    from audio.devices import LiveError, sounddevice
 
     try:
         return sounddevice()

@@ -145,28 +145,48 @@ class FakeStream:
 
 
 class FakeHardware:
-    """Runs fake devices on a virtual clock, `speed` times faster than real time.
+    """Fake devices on a virtual clock, which is also live capture's clock (`Clock`).
 
-    The clock starts when the first stream opens. Once every device has played its audio
-    (plus `tail_s`), the process gets SIGTERM, as an operator would send it.
+    Time moves only when the capture reader waits (`wait`: one 20 ms step in which every
+    device delivers its stretch of audio through the real callback) or when a test calls
+    `advance` (the reader busy elsewhere): no wall-clock time, no threads. The clock starts
+    when the first stream opens. Once every device has played its audio (plus `tail_s`),
+    the process gets SIGTERM, as an operator would send it.
     """
+
+    STEP = 0.02
 
     def __init__(
         self,
         devices: list[FakeDevice],
-        speed: float = 8.0,
         tail_s: float = 1.0,
         signals: list[tuple[float, int]] | None = None,
         term: bool = True,
     ) -> None:
         self.devices = devices
-        self.speed = speed
         self.t = 0.0
         self.end = max(d.audio.shape[0] / d.rate / d.clock for d in devices) + tail_s
         self.signals = sorted(signals or []) + ([(self.end, signal.SIGTERM)] if term else [])
         self.opened = threading.Event()
-        self.stopped = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    # -- the Clock protocol ----------------------------------------------------------
+    def monotonic(self) -> float:
+        return self.t
+
+    def wait(self, event: threading.Event, timeout: float) -> bool:
+        self.advance(self.STEP)
+        return event.is_set()
+
+    def advance(self, seconds: float) -> None:
+        """Let `seconds` of virtual time pass, the devices delivering as they go."""
+        for _ in range(int(round(seconds / self.STEP))):
+            if not self.opened.is_set():
+                return  # nothing plays before the first stream opens
+            self.t += self.STEP
+            for dev in self.devices:
+                self._tick(dev, self.STEP)
+            while self.signals and self.t >= self.signals[0][0] - 1e-9:
+                os.kill(os.getpid(), self.signals.pop(0)[1])
 
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         import sounddevice as sd
@@ -175,7 +195,6 @@ class FakeHardware:
         monkeypatch.setattr(sd, "InputStream", FakeStream)
         monkeypatch.setattr(sd, "query_devices", self.query_devices)
         monkeypatch.setattr(sd, "query_hostapis", lambda: [{"name": "Fake"}])
-        self.thread.start()
 
     def query_devices(self) -> list[dict[str, Any]]:
         return [
@@ -188,17 +207,6 @@ class FakeHardware:
             }
             for d in self.devices
         ]
-
-    def _run(self) -> None:
-        self.opened.wait()
-        step = 0.02
-        while not self.stopped.is_set():
-            self.t += step
-            for dev in self.devices:
-                self._tick(dev, step)
-            while self.signals and self.t >= self.signals[0][0]:
-                os.kill(os.getpid(), self.signals.pop(0)[1])
-            time.sleep(step / self.speed)
 
     def _tick(self, dev: FakeDevice, step: float) -> None:
         start = int(dev.pos)
@@ -224,8 +232,7 @@ class FakeHardware:
         s.callback(np.ascontiguousarray(chunk), chunk.shape[0], None, FakeFlags(overflow))
 
     def stop(self) -> None:
-        self.stopped.set()
-        self.thread.join(5)
+        """Nothing runs on its own: kept so tests read the same either way."""
 
 
 def at_rate(x: np.ndarray, rate: float) -> np.ndarray:
@@ -255,15 +262,23 @@ def live_config(tmp_path: Path, **extra: float) -> Path:
 def run_live(
     hw: FakeHardware, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, *args: str
 ) -> tuple[int, str, str]:
-    """`tonewatch live` in this process (signals need the main thread) on fake hardware."""
+    """`tonewatch live` in this process (signals need the main thread) on fake hardware,
+    which is also capture's clock; errors reported as `tonewatch` reports them."""
     import io
+
+    from monitor import daemon
+    from monitor.errors import CommandError
 
     out, err = io.StringIO(), io.StringIO()
     monkeypatch.setattr(sys, "stdout", out)
     monkeypatch.setattr(sys, "stderr", err)
     hw.install(monkeypatch)
+    argv = ["live", "--log-dir", str(tmp_path / "calls"), "--no-transcribe", *args]
     try:
-        code = cli.main(["live", "--log-dir", str(tmp_path / "calls"), "--no-transcribe", *args])
+        code = daemon.run(cli.build_parser().parse_args(argv), clock=hw)
+    except CommandError as exc:
+        print(f"tonewatch: error: {exc}", file=sys.stderr)
+        code = exc.code
     finally:
         hw.stop()
     return code, out.getvalue(), err.getvalue()
@@ -396,18 +411,18 @@ def test_a_full_ring_becomes_counted_silence(monkeypatch):
     """The reader stalls for 2 s with a 0.5 s ring: blocks stay contiguous, losses counted."""
     call = fixture(YELL, 0.0, 6.0)
     dev = FakeDevice("Slow reader", at_rate(call, 16000), 16000)
-    hw = FakeHardware([dev], speed=4.0, term=False)
+    hw = FakeHardware([dev], term=False)
     hw.install(monkeypatch)
     (info,) = [find_device("0", "capture")]
-    source = LiveSource(one_device(info, "1,2"), LiveSettings(ring_s=0.5, stall_s=5.0))
+    settings = LiveSettings(ring_s=0.5, stall_s=5.0)
+    source = LiveSource(one_device(info, "1,2"), settings, clock=hw)
     try:
         source.start()
         blocks = source.blocks()
         first = next(blocks)  # the device delivers and the reader is in step with it
         got, start, dropped = first.n_samples, first.n_samples, 0
         stalled_at = hw.t
-        while hw.t < stalled_at + 2.5:
-            time.sleep(0.01)
+        hw.advance(2.5)  # the reader is held up for 2.5 s: the 0.5 s ring overflows
         for block in blocks:
             assert block.start == start
             start += block.n_samples
