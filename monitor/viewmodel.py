@@ -80,6 +80,10 @@ def words(rec: Any, reviewer: bool = False) -> str:
     if kind == "phrase":
         who = ("Customer" if speaker == "customer" else "Agent") if reviewer else "Heard"
         return f"{who}: {str(cue or 'a phrase cue').replace('_', ' ')}"
+    evidence = get("evidence") or {}
+    shouting = isinstance(evidence, dict) and evidence.get("agent_state") == "yelling"
+    if kind == "agent_matching" and shouting:
+        return ("You're shouting back", "Agent shouted back")[pick]
     if kind in WORDS:
         return WORDS[str(kind)][pick]
     return str(get("message") or kind or "alert")
