@@ -17,7 +17,7 @@ ACOUSTIC_KINDS = (
     "agent_matching",
     "agent_interrupting",
 )
-KINDS = (*ACOUSTIC_KINDS, "phrase")
+KINDS = (*ACOUSTIC_KINDS, "customer_upbeat", "phrase")
 
 
 def now_iso() -> str:

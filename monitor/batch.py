@@ -34,7 +34,7 @@ from monitor.batch_task import (
     side,
 )
 from monitor.callindex import CallIndex, Filters, IndexDbError, default_db
-from monitor.config import ConfigError, load_config, transcriber_settings, with_overrides
+from monitor.config import ConfigError, load_config, with_overrides
 from monitor.errors import EXIT_CLUSTER, EXIT_FAILED, EXIT_USAGE
 from monitor.errors import EXIT_OUTPUT as EXIT_LOG
 from monitor.errors import CommandError as BatchError
@@ -146,31 +146,20 @@ def options(args: argparse.Namespace) -> BatchOptions:
             cfg = with_overrides(cfg, call={"agent_channel": args.agent_channel})
     except ConfigError as exc:
         raise BatchError(str(exc), EXIT_USAGE) from None
-    table = cfg.extra.get("transcription", {})
-    redact = bool(table.get("redact", True) if args.redact is None else args.redact)
-    settings = None
-    if not args.no_transcribe and table.get("enabled", True):
-        try:
-            settings = transcriber_settings(
-                cfg,
-                model=args.model,
-                device=args.whisper_device,
-                compute_type=args.compute_type,
-                language=args.language,
-                policy="block",  # offline: wait for the model, skip nothing
-            )
-        except ValueError as exc:
-            raise BatchError(str(exc), EXIT_USAGE) from None
-        from audio.transcribe import ModelError, load_model
+    from audio.transcribe import ModelError
+    from monitor.transcription import SpeechSetup
 
-        try:
-            load_model(settings)  # fail here once, not on every call
-        except ModelError as exc:
-            raise BatchError(f"{exc} (or pass --no-transcribe)", EXIT_USAGE) from None
+    try:
+        # offline: wait for the model, skip nothing; load it here once, not on every call
+        speech = SpeechSetup.from_args(args, cfg, "block", strict=True)
+    except ValueError as exc:
+        raise BatchError(str(exc), EXIT_USAGE) from None
+    except ModelError as exc:
+        raise BatchError(f"{exc} (or pass --no-transcribe)", EXIT_USAGE) from None
     return BatchOptions(
         cfg=cfg,
-        transcriber=settings,
-        redact=redact,
+        transcriber=speech.settings,
+        redact=speech.redact,
         agent_name=args.agent_name,
         tracks=not args.no_tracks,
     )

@@ -105,16 +105,11 @@ def _open_source(job: CallJob, cfg: Config) -> FileSource:
 
 def _speech(opts: BatchOptions, call: str) -> tuple[Any, Any]:
     """A transcription worker on this process's cached model, and a phrase spotter."""
-    if opts.transcriber is None:
-        return None, None
-    from alerts.cues import CueMatcher, load_cues
-    from audio.transcribe import TranscriptionWorker, load_model
-    from monitor.speech import PhraseSpotter
+    from monitor.transcription import SpeechSetup
 
-    model = load_model(opts.transcriber)  # loaded once per worker process, then cached
-    cues = load_cues(opts.cfg.extra.get("cues"))
-    worker = TranscriptionWorker(opts.transcriber, model=model)
-    return worker, PhraseSpotter(CueMatcher(cues), call, opts.redact)
+    setup = SpeechSetup(opts.transcriber, tuple(opts.cfg.cues.active), opts.redact)
+    worker, spotter, _ = setup.parts(call)  # the model: loaded once per process, cached
+    return worker, spotter
 
 
 def analyse_call(job: CallJob, opts: BatchOptions, out_dir: str) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from alerts.log import AlertLog, LogError
-from monitor.config import Config, ConfigError, to_toml, transcriber_settings
+from monitor.config import Config, ConfigError, to_toml
 from monitor.errors import (
     EXIT_INTERRUPTED,
     EXIT_OUTPUT,
@@ -278,35 +278,15 @@ def _player(source: FileSource) -> Any:
 
 def _speech(args: argparse.Namespace, cfg: Config, call: str) -> tuple[Any, Any, str | None]:
     """The transcription worker and phrase spotter, or (None, None, why not)."""
-    from alerts.cues import CueMatcher, load_cues
-    from monitor.speech import PhraseSpotter
+    from monitor.transcription import SpeechSetup
 
-    table = cfg.extra.get("transcription", {})
-    if args.no_transcribe or not table.get("enabled", True):
-        return None, None, None
     # Offline fast replay waits for the model (nothing skipped); real-time pace never does.
-    policy = "block" if args.fast else "drop_oldest"
     try:
-        settings = transcriber_settings(
-            cfg,
-            model=args.model,
-            device=args.whisper_device,
-            compute_type=args.compute_type,
-            language=args.language,
-            policy=policy,
-        )
-        cues = load_cues(cfg.extra.get("cues"))
+        speech = SpeechSetup.from_args(args, cfg, "block" if args.fast else "drop_oldest")
     except ValueError as exc:
         raise CommandError(str(exc), EXIT_USAGE) from None
-    from audio.transcribe import ModelError, TranscriptionWorker, load_model
-
-    try:
-        model = load_model(settings)
-    except ModelError as exc:
-        return None, None, f"{exc}; carrying on with acoustic alerts only"
-    redact = table.get("redact", True) if args.redact is None else args.redact
-    worker = TranscriptionWorker(settings, model=model)
-    return worker, PhraseSpotter(CueMatcher(cues), call, bool(redact)), None
+    worker, spotter, _ = speech.parts(call)
+    return worker, spotter, speech.note
 
 
 def main(argv: list[str] | None = None) -> int:

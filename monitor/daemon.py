@@ -26,18 +26,16 @@ from typing import Any
 
 import numpy as np
 
-from alerts.cues import CueMatcher, load_cues
 from alerts.log import AlertLog, LogError
 from alerts.model import Record, now_iso
 from audio.devices import LiveError, Route, find_device, list_devices, one_device, two_devices
 from audio.live import Clock, LiveSource
 from audio.types import SAMPLE_RATE, Block, seconds
-from monitor.config import Config, transcriber_settings
+from monitor.config import Config
 from monitor.errors import EXIT_INTERNAL, EXIT_OUTPUT, EXIT_SOURCE, EXIT_USAGE, CommandError
 from monitor.formatting import format_record
 from monitor.options import add_config_option, add_transcription_options, load_settings
 from monitor.session import CallSetup, run_call
-from monitor.speech import PhraseSpotter
 
 PREROLL_BLOCKS = 5
 """Blocks kept while waiting for a call to start, so its first words are not cut."""
@@ -112,38 +110,17 @@ class Speech:
     """The transcription model, loaded once; a fresh worker and spotter for each call."""
 
     def __init__(self, args: argparse.Namespace, cfg: Config) -> None:
-        self.model: Any = None
-        self.note: str | None = None
-        table = cfg.extra.get("transcription", {})
-        self.redact = bool(table.get("redact", True) if args.redact is None else args.redact)
-        if args.no_transcribe or not table.get("enabled", True):
-            return
+        from monitor.transcription import SpeechSetup
+
         try:
-            self.settings = transcriber_settings(
-                cfg,
-                model=args.model,
-                device=args.whisper_device,
-                compute_type=args.compute_type,
-                language=args.language,
-                policy="drop_oldest",
-            )
-            self.cues = load_cues(cfg.extra.get("cues"))
+            self.setup = SpeechSetup.from_args(args, cfg, "drop_oldest")
         except ValueError as exc:
             raise CommandError(str(exc), EXIT_USAGE) from None
-        from audio.transcribe import ModelError, load_model
-
-        try:
-            self.model = load_model(self.settings)
-        except ModelError as exc:
-            self.note = f"{exc}; carrying on with acoustic alerts only"
+        self.note = self.setup.note
 
     def for_call(self, call: str) -> tuple[Any, Any]:
-        if self.model is None:
-            return None, None
-        from audio.transcribe import TranscriptionWorker
-
-        worker = TranscriptionWorker(self.settings, model=self.model)
-        return worker, PhraseSpotter(CueMatcher(self.cues), call, self.redact)
+        worker, spotter, _ = self.setup.parts(call)
+        return worker, spotter
 
 
 class Printer:

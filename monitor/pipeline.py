@@ -18,6 +18,7 @@ import numpy as np
 
 from alerts.engine import Detector
 from alerts.model import KINDS, Alert, Record
+from alerts.second_opinion import SecondOpinion
 from alerts.settings import TICK_HOPS
 from audio.analyzer import ChannelAnalyzer
 from audio.bleed import BleedCanceller
@@ -64,6 +65,7 @@ class Pipeline:
         spotter: PhraseSpotter | None = None,
         max_snippet_s: float = 10.0,
         tracks: bool = False,
+        opinion: SecondOpinion | None = None,
     ) -> None:
         self.cfg = cfg
         self.call = call
@@ -82,6 +84,13 @@ class Pipeline:
         a = cfg.analysis
         self.turns = {sp: Turns(sp, a.onset_s, a.hangover_s) for sp in SPEAKERS}
         self.snippets = 0
+        # The words as a second opinion on raised-voice alerts (alerts/second_opinion.py).
+        policy = getattr(getattr(transcriber, "settings", None), "policy", None)
+        self.opinion = (
+            opinion
+            if opinion is not None
+            else SecondOpinion(words=transcriber is not None, offline=policy == "block")
+        )
         self.tracks = TrackRecorder(call) if tracks else None
         self._tracks: list[dict[str, Any]] = []
         self._last_speech = {sp: False for sp in SPEAKERS}
@@ -109,7 +118,10 @@ class Pipeline:
         tails = [self.analyzers[sp].flush()[0] for sp in SPEAKERS]
         records += self._detect(tails[0], tails[1], last=True)
         self.detector.finish(self.n_samples)
-        records += self._transcribe([self.turns[sp].flush() for sp in SPEAKERS], last=True)
+        done = self._transcribe([self.turns[sp].flush() for sp in SPEAKERS], last=True)
+        records += self.opinion.push(self.decided, done, None)
+        records += self.opinion.flush(self.decided)
+        records += self._spot(done)
         if self.tracks is not None:
             self._tracks += self.tracks.flush(self._voices())
         self._snapshot = None
@@ -159,33 +171,53 @@ class Pipeline:
                 self._last_speech[sp] = bool(f.speech[-1])
                 self._last_momentary[sp] = float(f.momentary_db[-1])
                 self._levels[sp] = np.concatenate([self._levels[sp], f.level_db])[-METER_HOPS:]
-        records: list[Record] = []
+        alerts: list[Alert] = []
         if self.tracks is None:
-            records += self.detector.push(agent, customer)
+            alerts += self.detector.push(agent, customer)
         else:
             # A track record carries the baselines as they were at its end: the detector
             # runs up to each record's end before the recorder takes the hops.
             for lo, hi in self.tracks.pieces(agent.start, agent.n_hops):
                 part_a, part_c = agent.take(lo, hi), customer.take(lo, hi)
-                records += self.detector.push(part_a, part_c)
+                alerts += self.detector.push(part_a, part_c)
                 parts = {"agent": part_a, "customer": part_c}
                 self._tracks += self.tracks.push(parts, self._voices())
-        if self.cutter is None:
-            return records
-        closed = [
-            self.turns[sp].push(f.start, f.speech, m)
-            for sp, f, m in zip(SPEAKERS, (agent, customer), masks, strict=True)
-        ]
-        return records + self._transcribe(closed, last=last)
+        # The words' second opinion sees the alerts before the speech is cut, so that a
+        # turn under way is cut where an alert waits for its words.
+        self.opinion.add(alerts)
+        done: list[Transcript] = []
+        if self.cutter is not None:
+            closed = [
+                self.turns[sp].push(f.start, f.speech, m)
+                for sp, f, m in zip(SPEAKERS, (agent, customer), masks, strict=True)
+            ]
+            done = self._transcribe(closed, last=last)
+        records: list[Record] = list(self.opinion.push(self.decided, done, self._ready))
+        return records + self._spot(done)
 
-    def _transcribe(self, closed: list[list[Segment]], last: bool = False) -> list[Record]:
+    def _ready(self, speaker: str, t: int) -> bool:
+        """Whether `speaker`'s speech up to stream time `t` has been transcribed."""
+        if self.transcriber is None or self.cutter is None:
+            return True
+        sp: Speaker = "agent" if speaker == "agent" else "customer"
+        submitted = self.turns[sp].open_start is None or self.cutter.cut_done[sp] >= t
+        pending = getattr(self.transcriber, "pending_before", None)
+        return submitted and not (pending is not None and pending(speaker, t))
+
+    def _transcribe(self, closed: list[list[Segment]], last: bool = False) -> list[Transcript]:
         """Hand finished turns to the worker; collect what it has transcribed."""
         if self.transcriber is None or self.cutter is None:
             return []
+        wanted = self.opinion.wanted()
+        for sp, t in wanted:  # alerts waiting for these words: cut the turn early
+            self.cutter.request_cut(sp, t)  # type: ignore[arg-type]
         snippets = [s for segs in closed for s in self.cutter.segments(segs)]
         if not last:
             for sp in SPEAKERS:
                 begun = self.turns[sp].open_start
+                early = self.cutter.cut_open(sp, begun, self.decided)
+                if early is not None:
+                    snippets.append(early)
                 if begun is not None:
                     snip = self.cutter.long_turn(sp, begun, self.decided)
                     if snip is not None:
@@ -193,8 +225,17 @@ class Pipeline:
         for snip in snippets:
             self.snippets += 1
             self.transcriber.submit(snip)
-        done = self.transcriber.close() if last else self.transcriber.poll()
-        return self._spot(done)
+        if last:
+            return self.transcriber.close()
+        offline = getattr(getattr(self.transcriber, "settings", None), "policy", None) == "block"
+        for sp, t in wanted:
+            # Offline, wait for the words so verdicts do not depend on machine speed;
+            # live, only move them to the front of the queue.
+            if offline and hasattr(self.transcriber, "wait_for"):
+                self.transcriber.wait_for(sp, t)
+            elif hasattr(self.transcriber, "promote"):
+                self.transcriber.promote(sp, t)
+        return self.transcriber.poll()
 
     def _spot(self, transcripts: list[Transcript]) -> list[Record]:
         out: list[Record] = []
@@ -266,6 +307,7 @@ class Pipeline:
             "headset_bleed": self.bleed.summary(),
             "counts": {k: v for k, v in self.counts.items()},
             "dropped_s": seconds(self.dropped),
+            "second_opinion": self.opinion.summary(),
             **self._speech_summary(),
         }
 

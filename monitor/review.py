@@ -64,6 +64,7 @@ SHORT = {
     "agent_yelling": "agent yell",
     "agent_matching": "matching",
     "agent_interrupting": "interrupt",
+    "customer_upbeat": "cust upbeat",
     "phrase": "phrase",
 }
 

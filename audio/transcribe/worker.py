@@ -106,6 +106,7 @@ class TranscriptionWorker:
         self._queue: deque[Snippet] = deque()
         self._results: list[Transcript] = []
         self._in_flight = 0
+        self._flying: list[Snippet] = []
         self._closing = False
         self._ready = threading.Event()
         self.submitted = 0
@@ -175,6 +176,38 @@ class TranscriptionWorker:
             self.submitted += 1
             self._cond.notify_all()
         return True
+
+    def _pending_before(self, speaker: str, t: int) -> bool:
+        return any(s.speaker == speaker and s.start < t for s in (*self._queue, *self._flying))
+
+    def pending_before(self, speaker: str, t: int) -> bool:
+        """Whether speech of ``speaker`` starting before stream time ``t`` still waits
+        for the model (queued or being transcribed)."""
+        with self._cond:
+            return self._pending_before(speaker, t)
+
+    def promote(self, speaker: str, t: int) -> None:
+        """Move waiting snippets of ``speaker`` that start before ``t`` to the front of the
+        queue (in their order): an alert waits for their words."""
+        with self._cond:
+            first = [s for s in self._queue if s.speaker == speaker and s.start < t]
+            if first:
+                rest = [s for s in self._queue if not (s.speaker == speaker and s.start < t)]
+                self._queue = deque(first + rest)
+
+    def wait_for(self, speaker: str, t: int, timeout: float | None = None) -> bool:
+        """Wait until no speech of ``speaker`` starting before ``t`` waits for the model.
+
+        Offline replay uses this so that what the words decide does not depend on how
+        fast the machine is. Returns False on timeout, or when the worker stopped.
+        """
+        self.promote(speaker, t)
+        with self._cond:
+            done = self._cond.wait_for(
+                lambda: not self._pending_before(speaker, t) or self.error is not None,
+                timeout,
+            )
+            return bool(done) and self.error is None
 
     def poll(self) -> list[Transcript]:
         """Return the transcripts finished since the last call, without waiting."""
@@ -290,6 +323,7 @@ class TranscriptionWorker:
                     return
                 batch = self._take_batch()
                 self._in_flight = len(batch)
+                self._flying = batch
                 self._cond.notify_all()
             self._process(model, batch)
 
@@ -306,6 +340,7 @@ class TranscriptionWorker:
         busy = time.perf_counter() - start
         with self._cond:
             self._in_flight = 0
+            self._flying = []
             self.busy_s += busy
             if failure is not None:
                 self.failed += len(batch)
