@@ -2,7 +2,8 @@
 
 Every `span_s` of call time the pipeline emits one `track` record holding, for each
 speaker, 10 Hz series of momentary loudness (dB), pitch (semitones re 100 Hz, null when
-unvoiced), speech activity (0/1) and the speaker's baseline at that time. The alert log
+unvoiced), speech activity (0/1) and the speaker's baseline at that time (level, pitch and
+the raised band then in force, `raised_db`). The alert log
 stays readable line by line; a report draws its timeline from these records. Runs on the
 analysis thread.
 """
@@ -113,6 +114,8 @@ class TrackRecorder:
                 else {
                     "level_db": round(v.baseline_level_db, 1),
                     "pitch_st": round(v.baseline_pitch_st, 2),
+                    # The raised band in force (dB over the baseline), as the rule has it.
+                    "raised_db": round(v.raised_db, 2),
                 },
             }
             self.series[sp] = {k: v[n:] for k, v in s.items()}

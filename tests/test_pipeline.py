@@ -102,3 +102,18 @@ def test_turns_end_and_start_at_the_guards_mask():
     assert turns.flush() == []
     turns.push(100 * HOP, np.ones(5, bool), np.zeros(5, bool))
     assert [(s.start, s.end) for s in turns.flush()] == [(100 * HOP - VAD_FRAME, 105 * HOP)]
+
+
+def test_track_records_carry_the_threshold_in_force(cfg):
+    pipe = Pipeline(cfg, "tracks", tracks=True)
+    for block in FileSource(FIXTURES / "calm_call.flac", block_s=1.0):
+        pipe.push(block)
+    pipe.finish()
+    bands = [
+        t[sp]["baseline"]["raised_db"]
+        for t in pipe.take_tracks()
+        for sp in ("agent", "customer")
+        if t[sp]["baseline"] is not None
+    ]
+    assert bands and all(0 < b <= cfg.detector.raised_level_db for b in bands)
+    assert min(bands) < cfg.detector.raised_level_db  # adapted to the speaker
