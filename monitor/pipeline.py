@@ -145,7 +145,7 @@ class Pipeline:
                 self.cutter.add_audio(sp, block.start, block.channel(sp))
             if self.bleed.backfill is not None:
                 # Cancelling just began: the words heard before it are bleed too.
-                self.cutter.audio["agent"].put(*self.bleed.backfill)
+                self.cutter.replace_audio("agent", *self.bleed.backfill)
         return self._detect(feats[0], feats[1])
 
     def _detect(

@@ -129,6 +129,10 @@ class SnippetCutter:
     def add_audio(self, speaker: Speaker, start: int, x: np.ndarray) -> None:
         self.audio[speaker].add(start, x)
 
+    def replace_audio(self, speaker: Speaker, start: int, x: np.ndarray) -> None:
+        """Audio already kept from stream time `start` is replaced by `x` (a cleaned copy)."""
+        self.audio[speaker].put(start, x)
+
     def _snippet(self, speaker: Speaker, start: int, end: int) -> Snippet | None:
         # VAD onsets clip soft word starts: give Whisper a little audio on either side.
         start = max(self.audio[speaker].start, start - PAD_BEFORE)
