@@ -474,6 +474,11 @@ class CallIndex:
                 (row["log"], row["call"], stamp, note or None),
             )
 
+    def set_report(self, call_id: int, report: str | Path) -> None:
+        """Note where the call's report was written (the web app's cache)."""
+        with self._write() as con:
+            con.execute("UPDATE calls SET report = ? WHERE id = ?", (str(report), call_id))
+
     # -- reading ---------------------------------------------------------------------------
 
     def _select(self, fields: Sequence[str] | None = None) -> str:
@@ -635,8 +640,10 @@ def _rollup(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def entry(call: CallLog) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """A call as the index stores it: its QA row and its alerts."""
-    return call_row(call), alert_rows(call)
+    """A call as the index stores it: its QA row and its alerts. The report is the one
+    `tonewatch report LOG` writes by default (the log's name with .html), if it is there."""
+    report = Path(call.path).with_suffix(".html")
+    return call_row(call, report if report.is_file() else None), alert_rows(call)
 
 
 def _why(exc: BaseException) -> str:

@@ -299,6 +299,9 @@ def create_app(db: Path, token: str | None = None, report_dir: Path | None = Non
             path = await run_in_threadpool(_report_file, row, reports)
         except CommandError as exc:
             return page("message.html", 500, title="No report", message=str(exc))
+        if row.get("report") != str(path):
+            with contextlib.suppress(IndexDbError):
+                idx.set_report(row["id"], path)
         return HTMLResponse(path.read_text(encoding="utf-8"), headers=_REPORT_HEADERS)
 
     async def review(request: Request) -> Response:

@@ -41,6 +41,7 @@ def test_index_command_adds_rebuilds_and_keeps_reviews(logs, tmp_path):
     copy_as(logs["barge"], folder / "a.jsonl", "a", "dana")
     copy_as(logs["match"], folder / "b.jsonl", "b", "bob")
     (folder / "junk.jsonl").write_text("not json\n")
+    (folder / "a.html").write_text("<p>a report</p>")  # `tonewatch report a.jsonl` made it
     r = run_cli("index", str(folder), "--db", str(db))
     assert r.returncode == 0, r.stderr
     assert "read 2 log(s) (2 calls), 0 unchanged, 1 skipped" in r.stdout
@@ -49,6 +50,8 @@ def test_index_command_adds_rebuilds_and_keeps_reviews(logs, tmp_path):
     assert "read 0 log(s) (0 calls), 2 unchanged, 1 skipped" in r.stdout
     with CallIndex(db) as idx:
         b = idx.query(Filters(agent="bob"))[0]
+        a = idx.query(Filters(agent="dana"))[0]
+        assert a["report"] == str(folder / "a.html") and b["report"] is None
         idx.set_review(b["id"], True, "spoke to Bob")
         assert [a["kind"] for a in idx.alerts(b["id"])] == [
             a["kind"]
@@ -168,3 +171,29 @@ def test_concurrent_transactions_queue_instead_of_failing(logs, tmp_path):
     with CallIndex(db) as idx:
         assert idx.count() == 200
         assert len({r["call"] for r in idx.query()}) == 200
+
+
+def test_live_adds_each_finished_call_to_the_default_index(tmp_path, monkeypatch):
+    """`tonewatch live` on fake hardware (as tests/test_live.py drives it): two calls split
+    on silence, each in the index once its log is complete."""
+    import numpy as np
+
+    from audio.types import SAMPLE_RATE
+    from tests.test_live import CALM, FakeDevice, FakeHardware, at_rate, fixture, live_config
+    from tests.test_live import run_live as live
+
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    speech = fixture(CALM, 0.0, 8.0)
+    quiet = np.zeros((4 * SAMPLE_RATE, 2), np.float32)
+    dev = FakeDevice("Call mixer", at_rate(np.concatenate([speech, quiet, speech]), 44100), 44100)
+    config = live_config(tmp_path, split_silence_s=2.5)
+    code, _, err = live(
+        FakeHardware([dev]), monkeypatch, tmp_path, "--device", "0", "--config", str(config)
+    )
+    assert code == 0, err
+    logs = sorted(str(p) for p in (tmp_path / "calls").glob("*.jsonl"))
+    assert len(logs) == 2
+    with CallIndex(tmp_path / "data" / "tonewatch" / "index.sqlite") as idx:
+        rows = idx.query()
+    assert sorted(r["log"] for r in rows) == logs
+    assert all(r["status"] == "complete" and r["duration_s"] > 5 for r in rows)

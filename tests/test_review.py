@@ -113,6 +113,7 @@ def test_rows_hold_the_qa_columns_of_the_logs(folder, db):
     assert barge["good_agent_apology"] == 1 and barge["good_signs"] == 1
     assert barge["cue_warnings"] == 0 and barge["cue_customer_profanity"] == 0
     assert barge["cues"] == "agent.apology=1"
+    assert barge["report"] is None and barge["source"].endswith("agent_barge_in.flac")
     match = by_log[("match.jsonl", "match")]
     assert match["yelling_agent_s"] > 0 and match["worst_severity"] == "critical"
     assert by_log[("calm.jsonl", "calm")]["worst_severity"] is None

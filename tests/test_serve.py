@@ -162,6 +162,9 @@ def test_open_a_call_mark_it_reviewed_and_export_it(page, url, db):
     with CallIndex(db) as idx:
         (row,) = [r for r in idx.query(Filters(reviewed=True)) if r["call"] == call]
     assert row["note"].startswith("Yelled back") and row["reviewed_at"]
+    report = Path(row["report"])  # the report it showed, cached beside the index, 0600
+    assert report.is_file() and report.stat().st_mode & 0o777 == 0o600
+    assert report.parent.stat().st_mode & 0o777 == 0o700
     # Back at the table: the mark and note show, and the reviewed filter finds it.
     page.click("#back")
     page.goto(url + "/?reviewed=yes")
