@@ -134,10 +134,12 @@ def test_a_killed_worker_loses_only_its_call_and_the_rerun_redoes_it(cluster, tm
     victim: list[subprocess.Popen] = []
 
     def writing() -> bool:
-        victim[:] = [w for w in cluster["workers"] if tmp in open_files(w.pid)]
+        # Mid-call: the log is open on a worker and has its first records.
+        if os.path.exists(tmp) and os.path.getsize(tmp) > 0:
+            victim[:] = [w for w in cluster["workers"] if tmp in open_files(w.pid)]
         return bool(victim) or run.poll() is not None
 
-    wait_for("a worker to start the long call", writing)
+    wait_for("a worker to be writing the long call's log", writing)
     assert victim, f"the batch ended first: {run.communicate()}"
     os.kill(victim[0].pid, signal.SIGKILL)
     stdout, stderr = run.communicate(timeout=300)
