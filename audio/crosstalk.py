@@ -5,14 +5,142 @@ channel; webrtcvad calls it speech, and its pitch is the other person's. A hop o
 is taken as bleed while channel Y speaks when X's 400 ms loudness, relative to X's own
 typical speech level, is more than `margin_db` below Y's, relative to Y's typical level.
 Real double talk keeps both near their own levels, whatever the gains of the two lines.
-Runs on the analysis thread.
+
+Two lavaliers in one room, a speakerphone or room echo put each voice on both channels only
+a few dB apart, where that margin cannot tell. There the channels carry the same sound,
+one a delayed, filtered copy of the other: `EchoLocator` cross-correlates the two channels
+tick by tick (lags within +-30 ms, at 4 kHz), and where the normalised correlation peak is
+high the sound is one voice heard twice. It goes to its earlier channel (the copy travelled
+further), or to the louder one when they arrive together; the other channel's hops are not
+speech. Two different voices at once correlate weakly, so real double talk stays double
+talk. Runs on the analysis thread.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from audio.types import HopFeatures
+from audio.types import HOP, SAMPLE_RATE, HopFeatures
+
+
+class EchoLocator:
+    """Which channel a sound shared by both channels comes from, per tick.
+
+    Args:
+        max_lag_s: the longest acoustic delay between the two microphones considered.
+        min_corr: normalised correlation peak from which the two channels carry one voice.
+        decim: the correlation runs on the signal averaged over this many samples.
+        sure_corr: from this peak on, a tick also teaches the level of the copy.
+        own_voice_db: a follower this much louder than its copy usually is carries its
+            own voice too (double talk), and keeps its speech.
+    """
+
+    def __init__(
+        self,
+        max_lag_s: float = 0.03,
+        min_corr: float = 0.6,
+        decim: int = 4,
+        sure_corr: float = 0.9,
+        own_voice_db: float = 4.0,
+    ) -> None:
+        self.decim = decim
+        self.sure_corr = sure_corr
+        self.own_voice_db = own_voice_db
+        self.lag = int(round(max_lag_s * SAMPLE_RATE / decim))
+        self.min_corr = min_corr
+        self.start = 0
+        self.buf = (np.zeros(0, np.float32), np.zeros(0, np.float32))
+        self.shared_hops = [0, 0]
+        # Level of each channel's copy of the other's voice, relative to the original (dB),
+        # learned on ticks where the two are clearly one voice; None until seen.
+        self.leak_db: list[float | None] = [None, None]
+        self.carry: tuple[int, int] | None = None  # (follower, until stream time)
+        self.tail = int(0.4 * SAMPLE_RATE)
+
+    def push(self, start: int, a: np.ndarray, b: np.ndarray) -> None:
+        """Samples of both channels from stream time `start` (contiguous)."""
+        if self.buf[0].size == 0:
+            self.start = start
+        self.buf = (np.concatenate([self.buf[0], a]), np.concatenate([self.buf[1], b]))
+
+    def _span(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """Samples [lo, hi) of both channels, zeros where none are held."""
+        out = []
+        for x in self.buf:
+            seg = np.zeros(hi - lo, np.float32)
+            s0, s1 = max(lo, self.start), min(hi, self.start + x.size)
+            if s1 > s0:
+                seg[s0 - lo : s1 - lo] = x[s0 - self.start : s1 - self.start]
+            out.append(seg)
+        return out[0], out[1]
+
+    def _follower(self, core: np.ndarray, b: np.ndarray, ea: float, eb: float) -> int | None:
+        """The channel (0 or 1) that carries a copy of the other's sound, or None."""
+        lag = self.lag
+        if ea <= 1e-12 or eb <= 1e-12:
+            return None
+        # r[k] = sum_n core[n] * b[n + k] for k in 0..2*lag (lag k - `lag` samples).
+        size = 1 << int(np.ceil(np.log2(b.size + core.size)))
+        r = np.fft.irfft(np.conj(np.fft.rfft(core, size)) * np.fft.rfft(b, size), size)
+        r = r[: 2 * lag + 1]
+        k = int(np.argmax(np.abs(r)))
+        if abs(r[k]) < self.min_corr * np.sqrt(ea * eb):
+            return None
+        shift = k - lag  # > 0: b lags a, so a is the source
+        if shift == 0:
+            shift = 1 if ea >= eb else -1
+        follower = 1 if shift > 0 else 0
+        # The follower's level over the source's, against what its copy usually is:
+        # clearly more means the follower's own voice is there too (double talk).
+        ratio = 10 * np.log10((eb / ea) if follower == 1 else (ea / eb))
+        known = self.leak_db[follower]
+        if abs(r[k]) >= self.sure_corr * np.sqrt(ea * eb):
+            self.leak_db[follower] = ratio if known is None else known + 0.1 * (ratio - known)
+        elif known is not None and ratio > known + self.own_voice_db:
+            return None
+        return follower
+
+    def judge(self, start: int, both: np.ndarray, tick: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per hop from `start`: hops of each channel that are the other channel's voice."""
+        n = both.shape[0]
+        masks = (np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
+        d, lag = self.decim, self.lag
+        margin = lag * d
+        for t0 in range(0, n, tick):
+            sel = both[t0 : t0 + tick]
+            if not sel.any():
+                continue
+            lo = start + t0 * HOP
+            hi = start + min(n, t0 + tick) * HOP
+            a, b = self._span(lo - margin, hi + margin)
+            m = (a.size // d) * d
+            a = a[:m].reshape(-1, d).mean(axis=1)
+            b = b[:m].reshape(-1, d).mean(axis=1)
+            core = a[lag:-lag]
+            ea = float(core @ core)
+            eb = float(b[lag:-lag] @ b[lag:-lag])
+            follower = self._follower(core, b, ea, eb)
+            if follower is None and self.carry is not None and lo < self.carry[1]:
+                # The tail of a shared sound (reverberation, the VAD's hangover) stays
+                # with the channel that was following.
+                f = self.carry[0]
+                known = self.leak_db[f]
+                own = (ea, eb)[f] / max((ea, eb)[1 - f], 1e-20)
+                if known is None or 10 * np.log10(own + 1e-20) <= known + self.own_voice_db:
+                    follower = f
+            if follower is None:
+                continue
+            if self.carry is None or self.carry[0] != follower or lo >= self.carry[1]:
+                self.carry = (follower, hi + self.tail)
+            masks[follower][t0 : t0 + tick] = sel
+            self.shared_hops[follower] += int(sel.sum())
+        # Keep only what the next ticks may look back on.
+        keep_from = start + n * HOP - margin
+        if keep_from > self.start:
+            cut = min(keep_from - self.start, self.buf[0].size)
+            self.buf = (self.buf[0][cut:], self.buf[1][cut:])
+            self.start += cut
+        return masks
 
 
 class CrosstalkGuard:
@@ -23,6 +151,11 @@ class CrosstalkGuard:
         self.tau_hops = tau_hops
         self.ref: list[float | None] = [None, None]
         self.bleed_hops = [0, 0]
+        self.echo = EchoLocator()
+
+    def push_audio(self, start: int, a: np.ndarray, b: np.ndarray) -> None:
+        """The samples behind the features `apply` will judge (both channels)."""
+        self.echo.push(start, a, b)
 
     def _refs(self, i: int, f: HopFeatures, own: np.ndarray, tick: int) -> np.ndarray:
         """Channel i's typical level after each tick (NaN while still unknown).
@@ -67,7 +200,15 @@ class CrosstalkGuard:
             return masks
         feats = (a, b)
         both = a.speech & b.speech
-        refs = [self._refs(i, feats[i], feats[i].speech & ~both, tick) for i in (0, 1)]
+        # One voice heard on both channels goes to its source first.
+        shared = self.echo.judge(a.start, both, tick)
+        refs = [self._refs(i, feats[i], feats[i].speech & ~both & ~shared[i], tick) for i in (0, 1)]
+        for i in (0, 1):
+            if shared[i].any():
+                feats[i].speech[shared[i]] = False
+                feats[i].voiced[shared[i]] = False
+                masks[i][:] = shared[i]
+        both = a.speech & b.speech
         if not both.any():
             return masks
         # 400 ms momentary loudness: syllable-level dips of real double talk average out,
@@ -84,5 +225,5 @@ class CrosstalkGuard:
                 self.bleed_hops[i] += int(bleed.sum())
                 feats[i].speech[bleed] = False
                 feats[i].voiced[bleed] = False
-                masks[i][:] = bleed
+                masks[i][:] |= bleed
         return masks

@@ -105,6 +105,9 @@ class Pipeline:
             self.dropped += block.dropped_before
         self.n_samples = block.start + block.n_samples
         records: list[Record] = []
+        # The crosstalk guard compares the channels as captured: the headset-bleed canceller
+        # leaves a residual of the other voice that no longer correlates with it.
+        self.guard.push_audio(block.start, block.agent, block.customer)
         for cleaned in self.bleed.push(block):  # the customer's voice out of the agent's mic
             records += self._analyse(cleaned)
         self._snapshot = None
@@ -300,6 +303,10 @@ class Pipeline:
             "call": self.call,
             "duration_s": seconds(self.n_samples),
             **self.detector.summary(),
+            "crosstalk_s": {
+                "agent": seconds(self.guard.echo.shared_hops[0] * HOP),
+                "customer": seconds(self.guard.echo.shared_hops[1] * HOP),
+            },
             "bleed_s": {
                 "agent": seconds(self.guard.bleed_hops[0] * HOP),
                 "customer": seconds(self.guard.bleed_hops[1] * HOP),
