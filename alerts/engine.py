@@ -17,6 +17,7 @@ from alerts.model import Alert
 from alerts.overlap import OverlapTracker
 from alerts.settings import TICK_HOPS, DetectorSettings
 from alerts.voice import LateEpisode, VoiceTracker
+from audio.baseline import VoiceStats
 from audio.types import HOP, SAMPLE_RATE, SPEAKERS, HopFeatures, Speaker, seconds
 
 
@@ -79,6 +80,20 @@ class Detector:
                     alerts += self._late_alert(sp, v.late.pop(0), now)
             alerts += self._matching(now)
         return alerts
+
+    # -- the agent's voice profile (monitor/profile.py) ---------------------------------------
+    def seed_agent(self, stats: VoiceStats, raised_db: float | None) -> None:
+        """Start the agent from their known calm voice (before the first block)."""
+        self.voices["agent"].seed(stats, raised_db)
+
+    @property
+    def agent_profile_kept(self) -> bool | None:
+        """Whether the seeded profile fitted this call's warm-up (None: not seeded/checked)."""
+        return self.voices["agent"].profile_kept
+
+    def agent_calm_voice(self) -> tuple[VoiceStats, float, float] | None:
+        """(calm baseline, raised threshold dB, calm voiced seconds) of the agent's call."""
+        return self.voices["agent"].calm_voice()
 
     def finish(self, now: int) -> None:
         for v in self.voices.values():

@@ -126,7 +126,7 @@ def run_call(blocks: Iterable[Block], setup: CallSetup) -> CallResult:
     write_tracks()
     profile: dict[str, Any] | None = None
     if setup.agent_name:
-        kept = pipe.detector.voices["agent"].profile_kept
+        kept = pipe.detector.agent_profile_kept
         if kept is not None:
             profile_note["kept"] = kept
         profile = {**profile_note, **_update_profile(setup, pipe, error)}
@@ -148,7 +148,7 @@ def _seed_profile(setup: CallSetup, pipe: Pipeline) -> dict[str, Any]:
         return {"seeded": False, "error": str(exc)}
     if prof is None:
         return {"seeded": False}
-    pipe.detector.voices["agent"].seed(prof.stats, prof.raised_db)
+    pipe.detector.seed_agent(prof.stats, prof.raised_db)
     return {"seeded": True, "calls": prof.calls}
 
 
@@ -156,7 +156,7 @@ def _update_profile(setup: CallSetup, pipe: Pipeline, error: str | None) -> dict
     """Fold this call's calm agent voice into the profile (complete calls only)."""
     from monitor import profile
 
-    calm = pipe.detector.voices["agent"].calm_voice()
+    calm = pipe.detector.agent_calm_voice()
     if error or calm is None or not setup.agent_name:
         return {"updated": False}
     try:

@@ -52,7 +52,7 @@ def agent_alerts(cfg, agent, customer, name):
     if name:
         prof = profile.load(name)
         assert prof is not None
-        pipe.detector.voices["agent"].seed(prof.stats, prof.raised_db)
+        pipe.detector.seed_agent(prof.stats, prof.raised_db)
     alerts = [a for b in ArraySource(agent, customer) for a in pipe.push(b)] + pipe.finish()
     return [a for a in alerts if a.speaker == "agent"]
 
