@@ -132,9 +132,12 @@ def test_block_size_does_not_change_the_result(customer):
 def replay(cfg, canceller_on: bool = True, blocks=None):
     pipe = Pipeline(cfg, "bleed")
     if not canceller_on:
-        # Control: the same call without the stage (it hands every block on untouched).
+        # Control: the same call without the stage (it hands every block on untouched),
+        # and without the crosstalk guard's correlation test, which also gives a plain
+        # copy of the customer back to the customer.
         pipe.bleed.push = lambda block: [block]
         pipe.bleed.flush = lambda: []
+        pipe.guard.echo.min_corr = 2.0
     alerts = []
     for block in FileSource(BLEED, block_s=1.0) if blocks is None else blocks:
         alerts += pipe.push(block)
