@@ -34,8 +34,25 @@ Sections (A = the customer's actor, B = the agent's actor; actors 1-12):
 Window alerts are those starting at or after window start - 1 s. Any acoustic alert starting
 earlier fails "baseline clean" for that call (rate over all synthetic calls).
 
+5. Hot starts, per actor A: the customer opens with `HOT_S` of shouting (`hot_shout`, pass:
+   customer_yelling starting before the hot part ends, live or late) or emphatic takes
+   (`hot_emphatic`: customer_raised or customer_yelling), then calms down for ~24 s of
+   speech; `high_normal` (female actors): normal takes shifted up `HIGH_SHIFT_ST` for the
+   whole call (fails on any customer alert).
+6. Crosstalk, per pair: the interruption calls with each channel hearing the other speaker
+   (2-25 ms later, low-passed, 6-14 dB down, a short reverberant tail): `xtalk_dialogue`
+   (the dialogue and a polite reply: fails on any acoustic alert or more than 1 s of
+   overlap) and `xtalk_barge` (the barge-in must still be found). `shout_back` (section 2):
+   the agent answers a shouting customer with shouts only; passes with agent_matching and
+   no separate agent_yelling.
+
+Without `--actors`, actors 1-6 and 7-12 run as separate halves (partners from the same
+half). `--crosswise` adds the runs that test the settings fitted on one half
+(`fit_settings`) on the other, both directions.
+
 Usage: python bench/eval_detection.py [--config TOML] [--actors 1,2,3] [--verbose]
-       [--json PATH] [--data DIR] [--seed N] [--jobs N]
+       [--json PATH] [--data DIR] [--seed N] [--jobs N] [--cases A,B] [--crosswise]
+       [--no-calm] [--transcribe]
 """
 
 from __future__ import annotations
@@ -654,8 +671,9 @@ def score(
 _STATE: dict[str, Any] = {}
 
 
-def _init_worker(config_path: str | None) -> None:
+def _init_worker(config_path: str | None, transcribe: bool = False) -> None:
     _STATE["config_path"] = config_path
+    _STATE["transcribe"] = transcribe
     _STATE.pop("config", None)
 
 
@@ -699,14 +717,49 @@ def run_job(job: Job) -> CallResult:
     return CallResult(spec, passed, clean, alerts, summary)
 
 
+def replay_with_words(path: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The call as `tonewatch replay --fast` runs it, with transcription and the words as a
+    second opinion (the product's own path): its alerts and summary from the log."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "calm.jsonl"
+        cmd = [sys.executable, "-m", "monitor", "replay", path, "--fast", "--quiet"]
+        cmd += ["--log", str(log), "--call-id", "calm-call"]
+        if _STATE.get("config_path"):
+            cmd += ["--config", str(_STATE["config_path"])]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+        if r.returncode != 0:
+            raise RuntimeError(f"replay failed: {r.stderr.strip()[-300:]}")
+        records = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    alerts = [
+        {k: rec.get(k) for k in ("kind", "speaker", "start", "end", "evidence", "severity")}
+        | {"late": bool(rec.get("late")), "text": rec.get("text"), "cue": rec.get("cue")}
+        for rec in records
+        if rec.get("record") == "alert"
+    ]
+    summary = next(rec for rec in records if rec.get("record") == "call_summary")
+    return alerts, summary
+
+
 def run_calm_call(path: str) -> dict[str, Any]:
-    """Section 4: the real calm call; alerts per kind and false-alert rates per hour."""
+    """Section 4: the real calm call; alerts per kind and false-alert rates per hour
+    (with `--transcribe`: replayed with transcription, so the words count too)."""
     from audio.sources import FileSource
 
-    alerts, summary = run_pipeline(FileSource(path), "calm-call")
+    if _STATE.get("transcribe"):
+        alerts, summary = replay_with_words(path)
+    else:
+        alerts, summary = run_pipeline(FileSource(path), "calm-call")
     hours = float(summary["duration_s"]) / 3600.0
     counts = {k: sum(a["kind"] == k for a in alerts) for k in ACOUSTIC_KINDS}
     severe = sum(counts[k] for k in ("customer_yelling", "agent_yelling", "agent_matching"))
+    others = {}
+    for a in alerts:
+        if a["kind"] not in ACOUSTIC_KINDS:
+            name = a["kind"] if a["kind"] != "phrase" else f"phrase:{a.get('cue')}"
+            others[name] = others.get(name, 0) + 1
     return {
         "path": path,
         "duration_s": summary["duration_s"],
@@ -715,6 +768,9 @@ def run_calm_call(path: str) -> dict[str, Any]:
         "yelling_matching_per_h": severe / hours,
         "acoustic": sum(counts.values()),
         "acoustic_per_h": sum(counts.values()) / hours,
+        "other_kinds": others,
+        "warnings": sum(a.get("severity") in ("warning", "critical") for a in alerts),
+        "transcribed": bool(_STATE.get("transcribe")),
         "alerts": alerts,
         "summary": summary,
     }
@@ -829,12 +885,16 @@ def format_calm(calm: dict[str, Any]) -> str:
     if "error" in calm:
         return f"calm call: MISS, raised {calm['error']}"
     counts = ", ".join(f"{k} {v}" for k, v in calm["counts"].items() if v) or "none"
+    if calm.get("other_kinds"):
+        counts += "; " + ", ".join(f"{k} {v}" for k, v in calm["other_kinds"].items())
     status = "OK" if calm["yelling_matching"] == 0 else "MISS"
+    words = " with words" if calm.get("transcribed") else ""
     return (
-        f"calm call ({calm['duration_s']:.0f} s): {counts}\n"
+        f"calm call{words} ({calm['duration_s']:.0f} s): {counts}\n"
         f"  yelling+matching {calm['yelling_matching']} "
         f"({calm['yelling_matching_per_h']:.0f}/h, target 0) {status}; "
-        f"all acoustic {calm['acoustic']} ({calm['acoustic_per_h']:.0f}/h)"
+        f"all acoustic {calm['acoustic']} ({calm['acoustic_per_h']:.0f}/h); "
+        f"warnings {calm['warnings']} (target <= 1 besides yelling/matching)"
     )
 
 
@@ -884,6 +944,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="also fit the fitted settings on each half and test them on the other",
     )
     p.add_argument("--no-calm", action="store_true", help="skip the real calm call")
+    p.add_argument(
+        "--transcribe",
+        action="store_true",
+        help="replay the real calm call with transcription (words as a second opinion)",
+    )
     return p.parse_args(argv)
 
 
@@ -900,12 +965,13 @@ def parse_actors(text: str | None) -> list[int]:
 
 
 def run_all(
-    jobs: list[Job], calm: Path | None, config: str | None, n_proc: int
+    jobs: list[Job], calm: Path | None, config: str | None, n_proc: int, transcribe: bool = False
 ) -> tuple[list[CallResult], dict[str, Any] | None]:
     tasks: list[Job | str] = ([str(calm)] if calm else []) + jobs
     results: list[CallResult] = []
     calm_result: dict[str, Any] | None = None
-    with multiprocessing.Pool(n_proc, initializer=_init_worker, initargs=(config,)) as pool:
+    init = (config, transcribe)
+    with multiprocessing.Pool(n_proc, initializer=_init_worker, initargs=init) as pool:
         for out in pool.imap_unordered(_run_any, tasks, chunksize=1):
             if isinstance(out, CallResult):
                 results.append(out)
@@ -1033,7 +1099,9 @@ def main(argv: list[str] | None = None) -> int:
         jobs = make_jobs(ravdess, col.actors, args.seed, col.actors, cases)
         if args.actors:
             jobs = [j for j in jobs if j.actor in actors]
-        col.results, col.calm = run_all(jobs, calm_path, col.config, max(1, args.jobs))
+        col.results, col.calm = run_all(
+            jobs, calm_path, col.config, max(1, args.jobs), args.transcribe
+        )
     print(f"tonewatch detection eval: config {cfg.source}, seed {args.seed}")
     for col in columns:
         if col.fitted:
