@@ -18,7 +18,8 @@ else) served by uvicorn (its reference server), with Jinja2 templates that escap
 value. It listens on 127.0.0.1; any other address needs a token (logs hold what callers
 said): `--token`, or one is made and printed. A browser presents it once as
 ``?token=...`` and keeps it in an HttpOnly cookie. Reports are cached beside the index in
-a 0700 folder, each file 0600.
+a 0700 folder, each file 0600, and shown in a sandboxed frame (its script runs, but
+apart from the app: no access to its pages, cookies or forms).
 """
 
 from __future__ import annotations
