@@ -90,6 +90,19 @@ def build_parser() -> argparse.ArgumentParser:
         "agent's view: level meters, who is speaking, alerts with tips)",
     )
     rp.add_argument(
+        "--speed",
+        metavar="FACTOR",
+        type=float,
+        default=1.0,
+        help="at real-time pace, play the call this many times faster (e.g. 2; default 1)",
+    )
+    rp.add_argument(
+        "--web",
+        action="store_true",
+        help="also serve the agent's view as a page on 127.0.0.1 (its address, with a "
+        "private token, is printed on stderr)",
+    )
+    rp.add_argument(
         "--play",
         action="store_true",
         help="also play the call through the default output device, in step with the "
@@ -184,6 +197,10 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
     cfg = load_settings(args)
     if args.play and args.fast:
         raise CommandError("--play needs real-time pace: leave out --fast", EXIT_USAGE)
+    if not 0.1 <= args.speed <= 100:
+        raise CommandError(f"--speed must be in [0.1, 100], got {args.speed}", EXIT_USAGE)
+    if args.play and args.speed != 1.0:
+        raise CommandError("--play plays at real time: leave out --speed", EXIT_USAGE)
     source = _source(args, cfg)
     player = _player(source) if args.play else None
     call = args.call_id or uuid.uuid4().hex[:12]
@@ -209,15 +226,25 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
         spotter=spotter,
         tracks=not args.no_tracks,
     )
-    blocks: Iterable[Block] = source if args.fast else paced(source)
+    blocks: Iterable[Block] = source if args.fast else paced(source, args.speed)
     with contextlib.ExitStack() as stack:
         view = None
-        if not (args.fast or args.quiet or args.no_view) and out.isatty():
+        web = None
+        if args.web:
+            from monitor.webview import WebView
+
+            web = WebView().start()
+            stack.callback(web.close)
+            print(f"tonewatch: the agent's view in a browser: {web.url}", file=sys.stderr)
+        if (not (args.fast or args.quiet or args.no_view) and out.isatty()) or web:
             from rich.console import Console
 
             from monitor.view import AgentView
 
-            view = stack.enter_context(AgentView(console=Console(file=out)))
+            console = Console(file=out, quiet=args.quiet)
+            view = stack.enter_context(
+                AgentView(console=console, publish=web.publish if web else None)
+            )
             setup.sinks.append(view.sink)
             setup.on_snapshot = view.on_snapshot
         elif not args.quiet:
@@ -231,6 +258,8 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
             blocks = player.play(source, on_lost=warn)
         try:
             result = run_call(blocks, setup)
+            if view is not None:
+                view.end_call(result.summary)
         except LogError as exc:
             raise CommandError(str(exc), EXIT_OUTPUT) from None
         finally:

@@ -74,6 +74,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--notify", action="store_true", help="desktop notifications for warnings (with the view)"
     )
     p.add_argument(
+        "--web",
+        action="store_true",
+        help="also serve the agent's view as a page on 127.0.0.1 (address and token on stderr)",
+    )
+    p.add_argument(
         "--no-tracks", action="store_true", help="leave the 10 Hz track records out of the logs"
     )
     speech = p.add_argument_group("transcription (as in replay)")
@@ -127,11 +132,14 @@ class Printer:
     """Plain terminal output: alert lines as replay prints them, and status lines."""
 
     def __init__(self, quiet: bool) -> None:
+        from monitor.viewmodel import PlainLines
+
         self.quiet = quiet
+        self.lines = PlainLines(lambda text: print(text, flush=True), format_record)
 
     def sink(self, rec: Record) -> None:
         if not self.quiet:
-            print(format_record(rec), flush=True)
+            self.lines(rec)
 
     def status(self, text: str) -> None:
         if not self.quiet:
@@ -139,7 +147,23 @@ class Printer:
 
 
 def open_display(args: argparse.Namespace) -> contextlib.AbstractContextManager[Any]:
-    """The agent's view when there is one and a terminal to show it; else plain lines."""
+    """The agent's view when there is one and a terminal to show it; else plain lines.
+    With --web the view is also served as a page (monitor.webview)."""
+    if getattr(args, "web", False):
+        from rich.console import Console
+
+        from monitor.view import AgentView
+        from monitor.webview import WebView
+
+        stack = contextlib.ExitStack()
+        web = WebView().start()
+        stack.callback(web.close)
+        print(f"tonewatch: the agent's view in a browser: {web.url}", file=sys.stderr, flush=True)
+        shown = AgentView(
+            notify=args.notify, console=Console(quiet=args.quiet), publish=web.publish
+        )
+        stack.enter_context(shown)
+        return _Opened(stack, shown)
     if not args.quiet and sys.stdout.isatty():
         try:
             from monitor.view import AgentView
@@ -150,6 +174,19 @@ def open_display(args: argparse.Namespace) -> contextlib.AbstractContextManager[
             view: contextlib.AbstractContextManager[Any] = AgentView(notify=args.notify)
             return view
     return contextlib.nullcontext(Printer(args.quiet))
+
+
+class _Opened(contextlib.AbstractContextManager[Any]):
+    """An ExitStack that hands out the display it opened."""
+
+    def __init__(self, stack: contextlib.ExitStack, display: Any) -> None:
+        self.stack, self.display = stack, display
+
+    def __enter__(self) -> Any:
+        return self.display
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stack.__exit__(*exc)
 
 
 class Silence:
@@ -353,6 +390,8 @@ class Daemon:
 
         index_finished_log(path, warn=display.status)
         summary = result.summary
+        if hasattr(display, "end_call"):
+            display.end_call(summary)  # the agent's recap
         counts = ", ".join(f"{k} {v}" for k, v in summary["counts"].items() if v) or "no alerts"
         line = (
             f"call {call} ended ({self.ended_by}): {summary['duration_s']:.1f} s, {counts}; "

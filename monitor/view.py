@@ -1,19 +1,31 @@
 """The agent's view: what the agent (or a trainee replaying a call) sees during the call.
 
-`AgentView` is a context manager around a `rich` live display with a level meter per
-speaker against that speaker's baseline band, who is speaking, overlap, bleed being
-removed from the mic, the newest alerts with their tips, and a status line:
+`AgentView` is a context manager around a `rich` live display. It draws `Frame`s from the
+view model (`monitor.viewmodel`), the same ones the browser view serves:
+
+- one line per speaker: a meter centred on that speaker's own usual level (`│`), with a
+  mark at the raised threshold in force (`╎`) and the end at +12 dB, so a yelling voice
+  overflows past it (`▶`); blank while they are silent; then plain words ("The customer is
+  shouting"), which clear soon after the speaker stops;
+- the latest alerts in call-time order, in words, each tip indented under it, dimmed after
+  15 s and gone after 20 s; good signs on their own small line; recent words said;
+- at the end of the call, a recap private to the agent: talk share, interruptions, moments
+  raised, good signs and one suggestion.
+
+The numbers stay in the log and the report. It fits any width from 60 columns.
 
 - `on_snapshot(snapshot)` is a `CallSetup.on_snapshot` hook. It runs on the analysis
-  thread and keeps the pipeline's latest frozen `Snapshot` (monitor/snapshot.py: levels,
-  speaking after the crosstalk guard, baselines, the raised threshold in force, states,
-  bleed); at most `refresh_hz` times a second it redraws from it.
+  thread, hands the pipeline's frozen `Snapshot` (monitor/snapshot.py: levels after the
+  bleed canceller, speech after the crosstalk guard, baselines, the raised threshold in
+  force, states) to the view model and redraws at most `refresh_hz` times a second
+  (`clock` decides when; tests inject one).
 - `sink(rec)` is a `run_call` sink: alerts and transcripts, drawn at once.
 - `status(text)` shows one status line (device lost, call split, ...); any thread.
+- `end_call(summary)` shows the recap.
 
 When the console is not a terminal the view prints plain lines instead (the text of
-`tonewatch replay`). Desktop notifications for warnings (`notify-send`, when installed)
-are off by default: feedback stays private to the agent unless they ask for it.
+`tonewatch replay`). Desktop notifications for warnings (desktop-notifier: Linux, macOS,
+Windows) are off by default: feedback stays private to the agent unless they ask for it.
 
 `Player` plays a call through the default output device as its blocks are analysed, so
 a trainee hears the call in step with the nudges; the device's clock paces the replay.
@@ -21,12 +33,11 @@ a trainee hears the call in step with the nudges; the device's clock paces the r
 
 from __future__ import annotations
 
-import shutil
-import subprocess
+import logging
+import queue
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from types import ModuleType, TracebackType
 from typing import Any
@@ -37,73 +48,106 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from alerts.model import Alert, Record, TranscriptRecord
-from audio.types import SAMPLE_RATE, SPEAKERS, Block
+from alerts.model import Alert, Record
+from audio.types import SAMPLE_RATE, Block
 from monitor.formatting import format_record
 from monitor.snapshot import Snapshot
+from monitor.viewmodel import (
+    METER_SPAN_DB,
+    Frame,
+    PlainLines,
+    SpeakerView,
+    ViewModel,
+    snapshot_state,
+    words,
+)
 
-METER_FLOOR_DB = -70.0
-METER_TOP_DB = -10.0
-"""Range of the level meters (K-weighted dB, the scale of the baselines)."""
-METER_WIDTH = 30
 STYLE = {"info": "cyan", "warning": "bold yellow", "critical": "bold red"}
-STATE_STYLE = {"normal": "green", "raised": "yellow", "yelling": "bold red"}
+STATE_STYLE = {"raised": "bold yellow", "yelling": "bold red", "learning": "grey50"}
+NAMES = {"agent": "You", "customer": "Customer"}
 
 
 class Notifier:
-    """Desktop notifications for warning and critical alerts via `notify-send`.
+    """Desktop notifications for warning and critical alerts (desktop-notifier).
 
-    Fire and forget: the process is started and never waited for on the call's path; a
-    missing or failing `notify-send` turns notifications off and never fails the call.
+    Sent from a thread of its own, never on the call's path; a missing library or no
+    notification service turns them off quietly and never fails the call.
     """
 
     def __init__(self, enabled: bool) -> None:
-        self.command = shutil.which("notify-send") if enabled else None
-        self._procs: list[subprocess.Popen[bytes]] = []
+        self._queue: queue.SimpleQueue[Alert | None] | None = None
+        if not enabled:
+            return
+        try:
+            from desktop_notifier import DesktopNotifierSync, Urgency
+        except ImportError:
+            return
+        log = logging.getLogger("desktop_notifier")
+        log.addHandler(logging.NullHandler())  # its failures must not print over the view
+        log.propagate = False
+        self._make = lambda: DesktopNotifierSync(app_name="tonewatch")
+        self._urgency = {"warning": Urgency.Normal, "critical": Urgency.Critical}
+        self._queue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="tonewatch-notify", daemon=True)
+        self._thread.start()
 
     @property
     def enabled(self) -> bool:
-        return self.command is not None
+        return self._queue is not None
 
     def send(self, alert: Alert) -> None:
-        if self.command is None or alert.severity == "info":
-            return
-        self._procs = [p for p in self._procs if p.poll() is None]  # reap finished ones
-        urgency = "critical" if alert.severity == "critical" else "normal"
+        if self._queue is not None and alert.severity != "info":
+            self._queue.put(alert)
+
+    def _run(self) -> None:
+        assert self._queue is not None
         try:
-            self._procs.append(
-                subprocess.Popen(
-                    [self.command, "-a", "tonewatch", "-u", urgency, alert.message, alert.tip],
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                    start_new_session=True,
+            notifier = self._make()
+        except Exception:  # no notification service here: notifications are off
+            self._queue = None
+            return
+        while (alert := self._queue.get()) is not None:
+            try:
+                notifier.send(
+                    title=words(alert),
+                    message=alert.tip,
+                    urgency=self._urgency[alert.severity],
                 )
-            )
-        except OSError:
-            self.command = None
+            except Exception:  # one failed notification never stops the next
+                continue
+
+    def close(self) -> None:
+        """Send what is queued, then stop (waits at most 5 s)."""
+        if self._queue is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=5.0)
 
 
-def meter(level_db: float | None, base_db: float | None, band_db: float, style: str) -> Text:
-    """A bar from METER_FLOOR_DB to METER_TOP_DB; the baseline band is shaded, `|` = baseline."""
+def meter(sp: SpeakerView, width: int) -> Text:
+    """`width` cells from -12 dB to +12 dB around the usual level (`│` at the centre), `╎` at
+    the raised threshold, and `▶` cells past the end for a voice beyond +12 dB."""
+    half = width // 2
+    bar = Text()
 
     def col(db: float) -> int:
-        frac = (db - METER_FLOOR_DB) / (METER_TOP_DB - METER_FLOOR_DB)
-        return int(round(min(max(frac, 0.0), 1.0) * METER_WIDTH))
+        return int(round((db + METER_SPAN_DB) / (2 * METER_SPAN_DB) * width))
 
-    filled = 0 if level_db is None else col(level_db)
-    lo = hi = mark = -1
-    if base_db is not None:
-        lo, hi, mark = col(base_db - band_db), col(base_db + band_db), col(base_db)
-    bar = Text()
-    for i in range(METER_WIDTH):
-        in_band = lo <= i < hi
-        if i == mark:
-            bar.append("|", "bold white")
+    mark = min(col(min(sp.raised_db, METER_SPAN_DB)), width - 1)
+    filled = -1 if sp.over_db is None else col(max(min(sp.over_db, METER_SPAN_DB), -METER_SPAN_DB))
+    hot = "bold red" if sp.state == "yelling" else None
+    for i in range(width):
+        if i == half:
+            bar.append("│", "bold white")
+        elif i == mark:
+            bar.append("╎", "bold yellow")
         elif i < filled:
-            bar.append("█", style)
+            bar.append("█", hot or ("green" if i < mark else "yellow"))
         else:
-            bar.append("░" if in_band else "·", "grey50" if in_band else "grey23")
+            bar.append("·", "grey30")
+    bar.append("▏", "grey50")
+    over = 0.0 if sp.over_db is None else sp.over_db - METER_SPAN_DB
+    bar.append("▶" * (2 if over >= 6 else 1 if over > 0 else 0), "bold red")
+    bar.append("  "[: 2 - (2 if over >= 6 else 1 if over > 0 else 0)])
     return bar
 
 
@@ -114,7 +158,8 @@ class AgentView:
         notify: desktop notifications for warning and critical alerts.
         console: where to draw (default: a `rich` console on stdout).
         refresh_hz: most redraws per second from `on_snapshot`.
-        keep_alerts: alerts shown (newest last).
+        clock: seconds, for the redraw rate (default: time.monotonic).
+        publish: called with each new `Frame` (the browser view).
     """
 
     def __init__(
@@ -122,17 +167,17 @@ class AgentView:
         notify: bool = False,
         console: Console | None = None,
         refresh_hz: float = 10.0,
-        keep_alerts: int = 4,
+        clock: Callable[[], float] = time.monotonic,
+        publish: Callable[[Frame], None] | None = None,
     ) -> None:
         self.console = Console() if console is None else console
         self.live_display = self.console.is_terminal
         self.notifier = Notifier(notify)
         self.min_interval = 1.0 / refresh_hz
-        self.alerts: deque[Alert] = deque(maxlen=keep_alerts)
-        self.said: deque[TranscriptRecord] = deque(maxlen=3)
-        self.status_text = ""
-        self._snap: Snapshot | None = None
-        self._now = 0
+        self.clock = clock
+        self.publish = publish
+        self.model = ViewModel()
+        self._plain_lines = PlainLines(self._plain, format_record)
         self._last_draw = -1e9
         self._lock = threading.RLock()
         self._live: Live | None = None
@@ -141,7 +186,7 @@ class AgentView:
     def __enter__(self) -> AgentView:
         if self.live_display:
             self._live = Live(
-                self._render(),
+                self._render(self.model.frame()),
                 console=self.console,
                 auto_refresh=False,
                 redirect_stdout=False,
@@ -158,9 +203,10 @@ class AgentView:
     ) -> None:
         with self._lock:
             if self._live is not None:
-                self._live.update(self._render(), refresh=True)
+                self._live.update(self._render(self.model.frame()), refresh=True)
                 self._live.stop()
                 self._live = None
+        self.notifier.close()
 
     # -- inputs -------------------------------------------------------------------------
     def sink(self, rec: Record) -> None:
@@ -168,111 +214,136 @@ class AgentView:
         if isinstance(rec, Alert):
             self.notifier.send(rec)
         with self._lock:
+            self.model.record(rec)
             if not self.live_display:
-                self._plain(format_record(rec))
-                return
-            if isinstance(rec, Alert):
-                self.alerts.append(rec)
-            else:
-                self.said.append(rec)
+                self._plain_lines(rec)
             self._draw()
 
     def on_snapshot(self, snap: Snapshot) -> None:
-        """A `CallSetup.on_snapshot` hook: keep the newest state; redraw at most `refresh_hz`."""
-        if not self.live_display:
+        """A `CallSetup.on_snapshot` hook: the newest state; redraw at most `refresh_hz`."""
+        if snap is None:
             return
         with self._lock:
-            self._snap = snap
-            self._now = snap.received
-            now = time.monotonic()
-            if now - self._last_draw >= self.min_interval:
+            if self.model.call and snap.call != self.model.call:  # live: the next call began
+                status, self.model = self.model.status, ViewModel()
+                self.model.status = status
+            voices, bleed = snapshot_state(snap)
+            self.model.state(snap.t / SAMPLE_RATE, snap.call, voices, bleed)
+            if self.clock() - self._last_draw >= self.min_interval:
                 self._draw()
 
     def status(self, text: str) -> None:
         """Show one status line (replaces the previous one)."""
         with self._lock:
-            self.status_text = text
+            self.model.status = text
             if not self.live_display:
                 self._plain(f"tonewatch: {text}")
-                return
             self._draw()
+
+    def end_call(self, summary: dict[str, Any] | None) -> None:
+        """Show the end-of-call recap (on the terminal and the page)."""
+        with self._lock:
+            self.model.end(summary)
+            self._draw(force=True)
 
     # -- drawing ------------------------------------------------------------------------
     def _plain(self, line: str) -> None:
         self.console.file.write(line + "\n")
         self.console.file.flush()
 
-    def _draw(self) -> None:
-        if self._live is None:
-            return
-        self._last_draw = time.monotonic()
-        self._live.update(self._render(), refresh=True)
+    def _draw(self, force: bool = False) -> None:
+        self._last_draw = self.clock()
+        frame = self.model.frame()
+        if self.publish is not None:
+            self.publish(frame)
+        if self._live is not None:
+            self._live.update(self._render(frame), refresh=True)
 
-    def _render(self) -> Group:
-        snap = self._snap
-        m, s = divmod(self._now / SAMPLE_RATE, 60.0)
-        call = snap.call if snap is not None else ""
-        head = Text.assemble(("tonewatch", "bold"), f"  {int(m):02d}:{s:04.1f}")
-        if call:
-            head.append(f"  call {call}", "grey50")
-        parts: list[Any] = [head]
-        parts.append(self._meters(snap))
-        parts.append(self._overlap(snap))
-        if self.alerts:
-            for alert in self.alerts:
-                am, asec = divmod(alert.start, 60.0)
-                line = Text(f"[{int(am):02d}:{asec:04.1f}] ", "grey50")
-                line.append(f"{alert.severity.upper():<8} ", STYLE.get(alert.severity, ""))
-                line.append(alert.message)
-                parts.append(line)
-                parts.append(Text(f"           tip: {alert.tip}", "italic"))
-        else:
-            parts.append(Text("no alerts yet", "grey50"))
-        for said in self.said:
-            parts.append(Text(f"{said.speaker} said: {said.text}", "grey50"))
-        if self.status_text:
-            parts.append(Text(self.status_text, "bold magenta"))
-        return Group(*parts)
+    def _render(self, frame: Frame) -> Group:
+        return render(frame, self.console.width)
 
-    def _meters(self, snap: Snapshot | None) -> Table:
-        table = Table.grid(padding=(0, 1))
-        for _ in range(5):
-            table.add_column()
-        for sp in SPEAKERS:
-            voice = snap.voice(sp) if snap is not None else None
-            level = base_db = None
-            state = "normal"
-            note = ""
-            band = 6.0
-            if voice is not None:
-                level, base_db, state = voice.level_db, voice.baseline_level_db, voice.state
-                band = voice.raised_db  # the threshold the rule applies now
-                if base_db is None:
-                    note = f"learning {voice.learning:.0%}"
-            over = "" if level is None or base_db is None else f"{level - base_db:+.0f} dB"
-            if not note:
-                note = state
-            speaking = voice is not None and voice.speaking
-            table.add_row(
-                Text(f"{sp:<8}", "bold"),
-                meter(level, base_db, band, STATE_STYLE.get(state, "green")),
-                Text(f"{over:>7}"),
-                Text(f"{note:<13}", STATE_STYLE.get(state, "")),
-                Text("● speaking" if speaking else "", "bold green"),
-            )
-        return table
 
-    def _overlap(self, snap: Snapshot | None) -> Text:
-        if snap is None:
-            return Text("")
-        both = snap.overlap
-        line = Text("overlap: both talking" if both else "overlap: -", "bold" if both else "")
-        bleed = snap.bleed
-        if bleed.active and bleed.delay_ms is not None and bleed.gain_db is not None:
-            line.append(
-                f"   mic bleed removed ({bleed.delay_ms:.0f} ms, {bleed.gain_db:+.0f} dB)", "grey50"
-            )
-        return line
+def render(frame: Frame, width: int) -> Group:
+    """One frame as rich renderables for a terminal `width` columns wide (60 or more)."""
+    width = max(60, width)
+    m, s = divmod(frame.now_s, 60.0)
+    head = Text.assemble(("tonewatch", "bold"), f"  {int(m):02d}:{s:02.0f}")
+    if frame.call:
+        head.append(f"  call {frame.call}", "grey50")
+    parts: list[Any] = [head]
+    meter_w = max(15, min(41, width - 10 - 4 - 34))
+    lines = Table.grid(padding=(0, 1))
+    lines.add_column(width=10, no_wrap=True)
+    lines.add_column(width=meter_w + 3, no_wrap=True)
+    lines.add_column(no_wrap=True, overflow="ellipsis")
+    for sp in frame.speakers:
+        name = Text.assemble(
+            ("● " if sp.speaking else "  ", "bold green"),
+            (NAMES.get(sp.speaker, sp.speaker), "bold" if sp.speaking else ""),
+        )
+        if sp.state == "learning":
+            pct = f" {sp.learning:.0%}" if sp.learning is not None else ""
+            # no usual level yet: a plain bar (-60 to -10 dBFS) shows the sound is heard
+            n = 0 if sp.level_db is None else int(min(max((sp.level_db + 60) / 50, 0), 1) * meter_w)
+            bar = Text("█" * n, "grey50") + Text("·" * (meter_w - n), "grey30")
+            lines.add_row(name, bar, Text(sp.words + pct, "grey50"))
+            continue
+        lines.add_row(name, meter(sp, meter_w), Text(sp.words, STATE_STYLE.get(sp.state, "")))
+    parts.append(lines)
+    notes = []
+    if frame.both_talking:
+        notes.append(("both talking", "bold"))
+    if frame.bleed:
+        notes.append((frame.bleed, "grey50"))
+    if notes:
+        parts.append(Text("  ·  ").join(Text(t, st) for t, st in notes))
+    if frame.alerts:
+        alerts = Table.grid(padding=(0, 1))
+        alerts.add_column(width=7, no_wrap=True)
+        alerts.add_column()
+        for a in frame.alerts:
+            am, asec = divmod(a.start, 60.0)
+            style = "grey50" if a.dim else STYLE.get(a.severity, "")
+            what = Text(a.words + (" (heard late)" if a.late else ""), style)
+            tip = Text(a.tip, "grey42" if a.dim else "italic")
+            alerts.add_row(Text(f"{int(am):02d}:{asec:02.0f}", "grey50"), Group(what, tip))
+        parts.append(alerts)
+    if frame.good:
+        parts.append(Text(frame.good, "green"))
+    for who, text in frame.said:
+        line = Text(f"{NAMES.get(who, who)}: {text}", "grey50", no_wrap=True, overflow="ellipsis")
+        parts.append(line)
+    if frame.status:
+        parts.append(Text(frame.status, "bold magenta"))
+    if frame.recap is not None:
+        parts.append(recap_text(frame))
+    return Group(*parts)
+
+
+def recap_text(frame: Frame) -> Group:
+    r = frame.recap
+    assert r is not None
+    m, s = divmod(r.duration_s, 60.0)
+    rows = Table.grid(padding=(0, 1))
+    rows.add_column(width=1)
+    rows.add_column()
+    share = (
+        "n/a"
+        if r.agent_share is None
+        else f"you {r.agent_share:.0%}, customer {1 - r.agent_share:.0%}"
+    )
+    times = "time" if r.interruptions == 1 else "times"
+    good = ", ".join(r.good_signs) if r.good_signs else "none heard"
+    for text, style in (
+        (f"Talk: {share}", ""),
+        (f"You interrupted: {r.interruptions} {times}", ""),
+        (f"Moments your voice rose: {r.raised_moments}", ""),
+        (f"Good signs: {good}", "green" if r.good_signs else ""),
+        (f"Next time: {r.suggestion}", "italic"),
+    ):
+        rows.add_row("", Text(text, style))
+    head = Text(f"Your call in brief ({int(m)}:{s:02.0f}, just for you)", "bold")
+    return Group(head, rows)
 
 
 # -- playback ---------------------------------------------------------------------------
@@ -283,8 +354,8 @@ class PlaybackError(Exception):
 
 
 def _sounddevice() -> ModuleType:
-    """sounddevice, through the one module that imports it (audio.devices)."""
-    from audio.devices import LiveError, sounddevice
+    """sounddevice, through the one module that imports it (audio.live)."""
+    from audio.live import LiveError, sounddevice
 
     try:
         return sounddevice()

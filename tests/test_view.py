@@ -5,6 +5,8 @@ hardware edge (the output stream) only."""
 from __future__ import annotations
 
 import io
+import re
+import shutil
 import subprocess
 import sys
 import types
@@ -20,7 +22,7 @@ from audio.sources import ArraySource, FileSource
 from monitor import cli
 from monitor.session import CallSetup, run_call
 from monitor.view import AgentView
-from tests.conftest import FIXTURES, silence, voice
+from tests.conftest import FIXTURES, ROOT, silence, voice
 
 BLEED = FIXTURES / "headset_bleed.flac"
 
@@ -65,15 +67,98 @@ def test_view_over_a_real_call_shows_meters_alerts_tips_and_bleed(cfg):
         setup.on_snapshot = view.on_snapshot
         result = run_call(blocks(), setup)
         view.status("mic lost: waiting for it to come back")
+        view.end_call(result.summary)
     out = buf.getvalue()
     assert result.summary["counts"]["customer_yelling"] == 1
     assert "\x1b[" in out  # drawn as a live terminal display
-    assert "Customer is yelling" in out and "tip: Don't match it" in out
-    assert "call c7" in out and "agent" in out and "customer" in out
-    assert "█" in out and "|" in out  # level bars and baseline marks
-    assert " dB" in out
+    assert "The customer is shouting" in out and "Don't match it" in out
+    assert "call c7" in out and "You" in out and "Customer" in out
+    assert "█" in out and "│" in out and "╎" in out  # bars, usual level, raised threshold
+    assert " dB" not in out.replace("(20 ms, -6 dB)", "")  # numbers stay in the log
     assert "mic bleed removed (20 ms, -6 dB)" in out
     assert "mic lost: waiting for it to come back" in out
+    assert "Your call in brief" in out and "Next time:" in out
+
+
+def frames_of(cfg, path: Path, step: float = 0.1) -> list:
+    """The view model's frame after every block of a real call through the real pipeline."""
+    from monitor.viewmodel import ViewModel
+
+    frames = []
+    with AgentView(console=Console(file=io.StringIO()), publish=frames.append) as view:
+        setup = CallSetup(cfg=cfg, call="f")
+        setup.sinks.append(view.sink)
+        setup.on_snapshot = view.on_snapshot
+        view.min_interval = 0.0  # a frame for every block
+        result = run_call(FileSource(path, block_s=step), setup)
+        view.end_call(result.summary)
+    assert isinstance(view.model, ViewModel)
+    return frames
+
+
+def test_meters_words_decay_and_fading_follow_the_call(cfg):
+    frames = frames_of(cfg, FIXTURES / "customer_yelling.flac")
+    cust = [(f.now_s, f.speakers[1]) for f in frames]
+    shouting = [t for t, sp in cust if sp.words == "The customer is shouting"]
+    assert shouting, "the customer's shouting is never said"
+    # While shouting, the meter overflows its +12 dB end for some of the time.
+    assert any(sp.over_db is not None and sp.over_db > 12 for t, sp in cust if t in shouting)
+    # Blank when silent: no level at all (never "-88 dB"), and the state clears soon after
+    # the customer stops, not ~9 s later.
+    for _, sp in cust:
+        if not sp.speaking and sp.state == "quiet":
+            assert sp.over_db is None and sp.words == ""
+    stops = [
+        t
+        for (t0, a), (t, b) in zip(cust, cust[1:], strict=False)
+        if a.speaking and not b.speaking and b.words == "The customer is shouting"
+    ]
+    assert len(stops) >= 2
+    for stop in stops:
+        if stop + 2.0 < cust[-1][0]:
+            after = [sp for t, sp in cust if stop < t <= stop + 2.0]
+            assert any(sp.words == "" and sp.state == "quiet" for sp in after), stop
+    # The alert is shown in words, with its tip, then dims and leaves after 20 s.
+    shown = [(f.now_s, a) for f in frames for a in f.alerts if a.kind == "customer_yelling"]
+    assert shown and shown[0][1].words == "The customer is shouting"
+    first = shown[0][0]
+    assert not shown[0][1].dim
+    assert all(t - first < 20.5 for t, _ in shown)
+    assert any(a.dim for t, a in shown if t - first > 16)
+    # The recap at the end.
+    r = frames[-1].recap
+    assert r is not None and 0 < r.agent_share < 1 and r.suggestion
+
+
+def test_view_model_orders_marks_late_and_keeps_good_signs_apart():
+    from monitor.viewmodel import ViewModel
+
+    vm = ViewModel()
+    vm.state(30.0, "c", {"agent": {}, "customer": {}}, None)
+    a1 = Alert("agent_raised", "agent", 20.0, 22.0, "warning", "m", "Bring it down.")
+    a2 = Alert("agent_interrupting", "agent", 25.0, 26.0, "warning", "m", "Let them finish.")
+    late = Alert("phrase", "agent", 21.0, 23.0, "warning", "m", "Acknowledge.", cue="calm_down")
+    good = Alert(
+        "phrase", "agent", 24.0, 25.0, "info", "m", "Good.", {"good_sign": True}, cue="apology"
+    )
+    for rec in (a1, a2, late, good):
+        vm.record(rec)
+    f = vm.frame()
+    assert [a.start for a in f.alerts] == [20.0, 21.0, 25.0]  # call-time order
+    assert [a.late for a in f.alerts] == [False, True, False]
+    assert f.alerts[1].words == "You told them to calm down"
+    assert f.good == "✓ You apologised" and all(a.kind != "apology" for a in f.alerts)
+    vm.state(47.0, "c", {}, None)
+    assert all(a.dim for a in vm.frame().alerts)
+    vm.state(55.0, "c", {}, None)  # 25 s after they were shown
+    assert vm.frame().alerts == () and vm.frame().good == "✓ You apologised"
+    vm.state(61.0, "c", {}, None)
+    assert vm.frame().good is None
+    vm.end({"talk_s": {"agent": 60.0, "customer": 20.0}, "agent_interruptions": 3})
+    r = vm.frame().recap
+    assert r is not None and r.agent_share == 0.75 and r.interruptions == 3
+    assert r.raised_moments == 1 and r.good_signs == ["You apologised"]
+    assert r.suggestion.startswith("Let the customer finish")
 
 
 def test_view_meters_follow_the_speakers(cfg):
@@ -112,32 +197,34 @@ def test_plain_lines_when_not_a_terminal():
 
 
 def test_notifications_are_off_by_default_and_only_for_warnings(monkeypatch):
-    launched: list[list[str]] = []
+    import desktop_notifier
 
-    class FakePopen:
-        def __init__(self, cmd, **kwargs):
-            assert kwargs.get("start_new_session") is True  # never tied to the call
-            launched.append(cmd)
+    sent: list[dict] = []
 
-        def poll(self):
-            return 0
+    class FakeNotifier:  # the operating system's notification service (the edge)
+        def __init__(self, app_name):
+            assert app_name == "tonewatch"
 
-    monkeypatch.setattr("monitor.view.shutil.which", lambda name: "/usr/bin/" + name)
-    monkeypatch.setattr("monitor.view.subprocess.Popen", FakePopen)
+        def send(self, **kwargs):
+            sent.append(kwargs)
+
+    monkeypatch.setattr(desktop_notifier, "DesktopNotifierSync", FakeNotifier)
     with AgentView(console=Console(file=io.StringIO())) as view:
         view.sink(alert())
-    assert launched == []
+    assert sent == [] and not view.notifier.enabled
     with AgentView(notify=True, console=Console(file=io.StringIO())) as view:
         view.sink(alert("info"))
         view.sink(alert("warning"))
         view.sink(alert("critical"))
-    assert len(launched) == 2 and launched[0][0] == "/usr/bin/notify-send"
-    assert launched[1][launched[1].index("-u") + 1] == "critical"
+    assert [s["title"] for s in sent] == ["The customer is shouting"] * 2
+    assert sent[0]["message"] == "Don't match it. Lower your pace."
+    assert [s["urgency"].name for s in sent] == ["Normal", "Critical"]
 
-    def broken(cmd, **kwargs):
-        raise OSError("no such file")
+    class Broken:
+        def __init__(self, app_name):
+            raise OSError("no notification service")
 
-    monkeypatch.setattr("monitor.view.subprocess.Popen", broken)
+    monkeypatch.setattr(desktop_notifier, "DesktopNotifierSync", Broken)
     buf = io.StringIO()
     with AgentView(notify=True, console=Console(file=buf)) as view:
         view.sink(alert())  # a failing notifier never fails the call
@@ -284,3 +371,53 @@ def test_help_lists_the_view_options():
         timeout=60,
     )
     assert "--play" in r.stdout and "--no-view" in r.stdout
+
+
+# -- the view as the agent sees it: a real terminal (tmux) at 120 and 60 columns ----------
+
+
+@pytest.mark.parametrize("columns", [120, 60])
+def test_the_view_in_tmux_fits_and_speaks_plainly(tmp_path, columns):
+    if shutil.which("tmux") is None:
+        pytest.skip("tmux is not installed")
+    session, channel = f"tw-view-{columns}-{tmp_path.name}", f"tw-done-{tmp_path.name}"
+    cmd = (
+        f"cd {ROOT} && env -u COLUMNS -u LINES PYTHONPATH={ROOT} "
+        f"{sys.executable} -m monitor replay "
+        f"{FIXTURES / 'agent_matching.flac'} --no-transcribe --speed 8 --call-id tmux; "
+        f"tmux wait-for -S {channel}; sleep 60"
+    )
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", str(columns), "-y", "40", cmd],
+        check=True,
+    )
+    try:
+        subprocess.run(["tmux", "wait-for", channel], check=True, timeout=120)
+        screen = subprocess.run(
+            ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+        ).stdout
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    (ROOT / "out").mkdir(exist_ok=True)
+    (ROOT / "out" / f"view-{columns}.txt").write_text(screen)
+    lines = [x.rstrip() for x in screen.splitlines() if x.strip()]
+    assert all(len(x) <= columns for x in lines)
+    assert lines[0].startswith("tonewatch") and "call tmux" in lines[0]
+    meters = [x for x in lines if "▏" in x]
+    assert [x.lstrip("● ").split()[0] for x in meters] == ["You", "Customer"]
+    assert all("│" in x and "╎" in x for x in meters)
+    view = "\n".join(lines[: next(i for i, x in enumerate(lines) if x.startswith("call tmux:"))])
+    assert "The customer is shouting" in view and "You're shouting back" in view
+    assert " dB" not in view and "st," not in view  # numbers stay in the log
+    # Each tip sits indented under its alert, wrapped lines too.
+    tip = next(i for i, x in enumerate(lines) if x.lstrip().startswith("Stay below"))
+    assert lines[tip].startswith(" " * 8) and re.match(
+        r"\d\d:\d\d +You're shouting back", lines[tip - 1]
+    )
+    for x in lines[tip + 1 :]:  # a wrapped tip goes on indented
+        if re.match(r"\d\d:\d\d|Your call|call tmux|✓", x):
+            break
+        assert x.startswith(" " * 8), x
+    times = [x[:5] for x in lines if re.match(r"\d\d:\d\d {2,}", x)]
+    assert times == sorted(times) and times  # call-time order
+    assert "Your call in brief" in view and "Next time:" in view and "Talk: you " in view
