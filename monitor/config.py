@@ -173,7 +173,7 @@ def _cue_settings(table: Any, where: str) -> CueSettings:
         raise ConfigError(f"{where}: [cues] must be a table, got {_show(table)}")
     unknown = sorted(set(table) - {"cue", "replace_defaults"})
     if unknown:
-        raise ConfigError(f"{where}: unknown setting cues.{unknown[0]}")
+        raise ConfigError(f"{where}: unknown setting cues.{_one_line(unknown[0], 60)}")
     raw = {"cue": table.get("cue", []), **table}
     try:
         active = load_cues(raw)
@@ -530,7 +530,7 @@ def with_overrides(cfg: Config, **sections: dict[str, Any]) -> Config:
         checked: dict[str, Any] = {}
         for key, value in values.items():
             if key not in specs:
-                raise ConfigError(f"{where}: unknown setting {name}.{key}")
+                raise ConfigError(f"{where}: unknown setting {name}.{_one_line(key, 60)}")
             checked[key] = _convert(name, key, value, _field_type(cls, key), specs[key], where)
         changes[name] = dataclasses.replace(getattr(cfg, name), **checked)
     new = dataclasses.replace(cfg, **changes)

@@ -8,12 +8,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from alerts.model import Alert
 from audio.sources import ArraySource
 from audio.types import SAMPLE_RATE
 from monitor.config import Config, load_config
 from monitor.pipeline import Pipeline
+
+# Property tests draw the same examples on every run (no example database), so a run is
+# repeatable; `--hypothesis-profile explore` searches afresh while developing.
+settings.register_profile("repeatable", derandomize=True, database=None)
+settings.register_profile("explore", database=None)
+settings.load_profile("repeatable")
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = ROOT / "fixtures"
