@@ -493,6 +493,8 @@ def long_call_log(logs: dict[str, Path], out: Path, minutes: float = 60.0) -> Pa
                 if r["record"] == "call_summary":
                     continue
                 r = dict(r, call="long")
+                if r["record"] == "alert" and r.get("kind") == "phrase":
+                    r["late"] = True  # reported after later alerts (its words came later)
                 for k in ("start", "end"):
                     if k in r:
                         r[k] = round(r[k] + offset, 3)
@@ -580,6 +582,10 @@ def test_a_60_minute_report_zooms_filters_and_seeks(browser, logs, reports, tmp_
         "ps => ps.map(p => p.getAttribute('d'))"
     ):
         assert 100 < d.count("L") + d.count("M") <= 2 * width
+    late = [i for i, a in enumerate(data["alerts"]) if a.get("late")]
+    assert late
+    row = page.locator(f'#alerts tbody tr[data-index="{late[0]}"]').inner_text()
+    assert "(reported late)" in row
     # The moments list, worst first.
     assert 1 <= page.locator("#moments li").count() <= 10
     assert "critical" in page.locator("#moments li").first.get_attribute("class")

@@ -516,7 +516,7 @@
     const tr = h("tr", { "data-index": i, "data-kind": a.kind }, tbody);
     h("td", { text: clock(a.start) }, tr);
     h("span", { cls: "sev " + sevOf(a), text: a.good ? "good" : a.severity }, h("td", {}, tr));
-    h("td", { text: a.words }, tr);
+    h("td", { text: a.words + (a.late ? " (reported late)" : "") }, tr);
     h("td", { text: a.speaker }, tr);
     h("td", { text: a.message }, tr);
     tr.addEventListener("click", () => selectAlert(i));
