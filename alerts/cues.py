@@ -39,7 +39,18 @@ else:  # pragma: no cover
 DEFAULT_CUES_PATH = Path(__file__).with_name("cues.toml")
 """The packaged default cues."""
 
-CUE_KEYS = ("name", "speaker", "patterns", "severity", "message", "tip", "good", "enabled")
+CUE_KEYS = (
+    "name",
+    "speaker",
+    "patterns",
+    "severity",
+    "message",
+    "tip",
+    "good",
+    "enabled",
+    "guarded",
+    "pushy_next",
+)
 TABLE_KEYS = ("cue", "replace_defaults")
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_.-]+")
@@ -109,6 +120,12 @@ class Cue:
         message: one line shown to the agent.
         tip: de-escalation advice.
         good: a good sign (apology, empathy) rather than a problem.
+        guarded: patterns that are ordinary in helpful speech ("you have to" in an
+            instruction): they count only in a tense moment (the customer raised or
+            yelling, and not upbeat, within `TENSE_S`), or when one of ``pushy_next``
+            follows within `PUSHY_WINDOW` words.
+        pushy_next: words that make a guarded pattern count anywhere ("you need to
+            understand", "you have to wait").
     """
 
     name: str
@@ -118,6 +135,8 @@ class Cue:
     message: str
     tip: str = ""
     good: bool = False
+    guarded: tuple[str, ...] = ()
+    pushy_next: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -273,7 +292,14 @@ def _check_cue(
         patterns = list(patterns)
     if not isinstance(patterns, list) or not patterns:
         raise _fail(label, f"patterns must be a non-empty list of strings, got {patterns!r}")
-    for p in patterns:
+    extra: dict[str, list[str]] = {}
+    for key in ("guarded", "pushy_next"):
+        value = field(key, ())
+        value = list(value) if isinstance(value, tuple) else value
+        if not isinstance(value, list):
+            raise _fail(label, f"{key} must be a list of strings, got {value!r}")
+        extra[key] = value
+    for p in patterns + extra["guarded"] + extra["pushy_next"]:
         if not isinstance(p, str) or "\n" in p:
             raise _fail(label, f"patterns must be one-line strings, got {p!r}")
         if _compile_pattern(p) is None:
@@ -294,6 +320,8 @@ def _check_cue(
         message=message,
         tip=tip,
         good=good,
+        guarded=tuple(p.strip() for p in extra["guarded"]),
+        pushy_next=tuple(p.strip() for p in extra["pushy_next"]),
     )
     return cue, name, speaker
 
@@ -361,6 +389,36 @@ def load_cues(user: Mapping[str, Any] | None = None) -> list[Cue]:
 # -- matching ---------------------------------------------------------------------------
 
 
+TENSE_S = 30.0
+"""A tense moment: the customer was raised or yelling (and not upbeat) this recently (s)."""
+
+PUSHY_WINDOW = 3
+"""A guarded pattern counts anywhere when a ``pushy_next`` word follows within this many
+words."""
+
+_Compiled = list[tuple[str, re.Pattern[str], bool]]
+
+
+def _compiled(cue: Cue, patterns: Iterable[str], guarded: bool) -> _Compiled:
+    out: _Compiled = []
+    for pattern in patterns:
+        regex = _compile_pattern(pattern)
+        if regex is None:
+            raise ValueError(f"cue {cue.name!r}: pattern {pattern!r} has no words")
+        out.append((pattern, regex, guarded))
+    return out
+
+
+def _followed(rest: str, phrases: list[list[str]]) -> bool:
+    """Whether one of ``phrases`` starts within the first `PUSHY_WINDOW` words of ``rest``."""
+    words = rest.split()
+    for i in range(min(PUSHY_WINDOW, len(words))):
+        for phrase in phrases:
+            if phrase and words[i : i + len(phrase)] == phrase:
+                return True
+    return False
+
+
 class CueMatcher:
     """Finds cues in transcript text.
 
@@ -370,19 +428,15 @@ class CueMatcher:
 
     def __init__(self, cues: Iterable[Cue]) -> None:
         self.cues: tuple[Cue, ...] = tuple(cues)
-        self._by_speaker: dict[str, list[tuple[Cue, list[tuple[str, re.Pattern[str]]]]]] = {
+        self._by_speaker: dict[str, list[tuple[Cue, _Compiled, list[list[str]]]]] = {
             sp: [] for sp in SPEAKERS
         }
         for cue in self.cues:
-            compiled: list[tuple[str, re.Pattern[str]]] = []
-            for pattern in cue.patterns:
-                regex = _compile_pattern(pattern)
-                if regex is None:
-                    raise ValueError(f"cue {cue.name!r}: pattern {pattern!r} has no words")
-                compiled.append((pattern, regex))
-            self._by_speaker[cue.speaker].append((cue, compiled))
+            compiled = _compiled(cue, cue.patterns, False) + _compiled(cue, cue.guarded, True)
+            pushy = [normalize(p).split() for p in cue.pushy_next]
+            self._by_speaker[cue.speaker].append((cue, compiled, pushy))
 
-    def match(self, speaker: str, text: str) -> list[CueHit]:
+    def match(self, speaker: str, text: str, tense: bool = False) -> list[CueHit]:
         """Cues of ``speaker`` found in ``text``: at most one hit per cue, in text order.
 
         Match on the unredacted text; redact only what is stored.
@@ -390,6 +444,7 @@ class CueMatcher:
         Args:
             speaker: "agent" or "customer".
             text: a transcript.
+            tense: the moment is tense (see `Cue.guarded`): guarded patterns count.
 
         Returns:
             Hits sorted by position; each cue's earliest (then longest) match.
@@ -409,14 +464,15 @@ class CueMatcher:
             starts.append(pos)
             pos += len(w) + 1
         hits: list[CueHit] = []
-        for cue, patterns in self._by_speaker[speaker]:
+        for cue, patterns, pushy in self._by_speaker[speaker]:
             best: tuple[int, int, str] | None = None
-            for pattern, regex in patterns:
-                m = regex.search(joined)
-                if m is None:
-                    continue
-                if best is None or (m.start(), -m.end()) < (best[0], -best[1]):
-                    best = (m.start(), m.end(), pattern)
+            for pattern, regex, guarded in patterns:
+                for m in regex.finditer(joined):
+                    if guarded and not tense and not _followed(joined[m.end() :], pushy):
+                        continue
+                    if best is None or (m.start(), -m.end()) < (best[0], -best[1]):
+                        best = (m.start(), m.end(), pattern)
+                    break
             if best is None:
                 continue
             first = bisect_right(starts, best[0]) - 1

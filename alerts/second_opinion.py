@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from alerts.cues import TENSE_S
 from alerts.model import Alert
 from alerts.valence import Valence, judge
 from audio.transcribe import Transcript
@@ -69,7 +70,9 @@ class OpinionSettings:
     """How long alerts wait for words, and when words count.
 
     Attributes:
-        wait_s: most seconds after an episode's start that its alert waits for words.
+        wait_s: most seconds after an episode's start that its alert waits for words
+            (live). The deadline is checked on the 0.2 s decision ticks of the block that
+            reaches it, so 2.7 s keeps the alert within 3 s of the episode's start.
         lookback_s: words said this long (s) before an episode's start count as its words.
         rapport_s: an upbeat customer moment makes the agent's excitement rapport for this
             long (s) after the upbeat alert's end.
@@ -81,7 +84,7 @@ class OpinionSettings:
             unreliable.
     """
 
-    wait_s: float = 3.0
+    wait_s: float = 2.7
     lookback_s: float = 6.0
     rapport_s: float = 20.0
     min_logprob: float = -0.8
@@ -130,6 +133,7 @@ class SecondOpinion:
         self.outbox: list[Alert] = []
         self.heard: dict[str, list[Transcript]] = {sp: [] for sp in SPEAKERS}
         self.upbeat_until: int | None = None
+        self.tense_spans: list[tuple[int, int]] = []
         self.counts: dict[str, int] = {
             "upbeat": 0,
             "confirmed": 0,
@@ -150,6 +154,17 @@ class SecondOpinion:
     @property
     def holding(self) -> bool:
         return bool(self.held)
+
+    def tense(self, t: int) -> bool:
+        """Whether stream time ``t`` is a tense moment: within `alerts.cues.TENSE_S` of a
+        customer raised or yelling whose words were negative or unknown, or whose alert
+        still waits for its words."""
+        after = _t(TENSE_S)
+        spans = [*self.tense_spans]
+        spans += [
+            (_t(h.alert.start), _t(h.alert.end)) for h in self.held if h.alert.speaker == "customer"
+        ]
+        return any(lo <= t <= hi + after for lo, hi in spans)
 
     def add(self, alerts: Iterable[Alert]) -> None:
         """Take the detector's new alerts (before asking for `wanted` words)."""
@@ -252,8 +267,11 @@ class SecondOpinion:
             return self._judge_agent(a, valence, why)
         if valence is None:
             self.counts["no_words"] += 1
+            self.tense_spans.append((_t(a.start), _t(a.end)))
             return _annotate(a, {"verdict": "none", "why": why}, a.message + NO_WORDS)
         ev = valence.evidence()
+        if valence.verdict == "negative":
+            self.tense_spans.append((_t(a.start), _t(a.end)))
         if valence.verdict == "positive":
             self.counts["upbeat"] += 1
             self.upbeat_until = _t(a.end + self.s.rapport_s)

@@ -1,15 +1,23 @@
-"""Delay from the end of a spoken phrase to its alert, at real-time pace.
+"""Delays at real-time pace with transcription on: phrase alerts, and raised-voice alerts
+that wait for the words' second opinion.
 
-Builds a two-channel call from the phrase fixtures (each phrase on its speaker's channel,
-a few seconds of silence between them), replays it paced at real time through the same
-`run_call` loop and transcription worker as `tonewatch replay`, and notes the monotonic time
-each `phrase` alert and `transcript` record reaches the sinks. The delay of a record is that
-time minus the moment the end of its speech was heard (replay start + record end).
-Prints each record's delay, then the median and 95th percentile over all runs.
+1. Phrases: builds a two-channel call from the phrase fixtures (each phrase on its
+   speaker's channel, a few seconds of silence between them), replays it paced at real time
+   through the same `run_call` loop and transcription setup as `tonewatch replay`, and notes
+   the monotonic time each `phrase` alert and `transcript` record reaches the sinks. The
+   delay of a record is that time minus the moment the end of its speech was heard (replay
+   start + record end).
+2. Raised voices: replays the fixture calls with a raised or yelling customer
+   (customer_yelling, agent_matching, words_*.flac) the same way, and measures when each
+   customer alert (yelling, raised, upbeat) reaches the sinks after its episode's start
+   (replay start + alert start): the target is at most 3 s. Says how many were decided
+   with words and how many had none in time.
+
+Prints each delay, then the median and 95th percentile over all runs.
 
 Usage::
 
-    python bench/latency_phrase.py [--runs 2] [--gap 3.0] [--block 0.1]
+    python bench/latency_phrase.py [--runs 2] [--gap 3.0] [--block 0.1] [--skip-phrases]
 """
 
 from __future__ import annotations
@@ -31,9 +39,18 @@ sys.path.insert(0, str(ROOT))
 from alerts.model import Alert, TranscriptRecord  # noqa: E402
 from audio.sources import FileSource, paced  # noqa: E402
 from audio.types import SAMPLE_RATE  # noqa: E402
-from monitor.cli import _speech, build_parser  # noqa: E402
 from monitor.config import load_config  # noqa: E402
 from monitor.session import CallSetup, run_call  # noqa: E402
+from monitor.transcription import SpeechSetup  # noqa: E402
+
+ELEVATED_CALLS = (
+    "customer_yelling.flac",
+    "agent_matching.flac",
+    "words_rapport.flac",
+    "words_cursing.flac",
+    "words_german.flac",
+)
+CUSTOMER_KINDS = ("customer_yelling", "customer_raised", "customer_upbeat")
 
 
 def build_call(path: Path, gap_s: float) -> list[tuple[str, float, float]]:
@@ -63,11 +80,11 @@ def build_call(path: Path, gap_s: float) -> list[tuple[str, float, float]]:
 
 
 def one_run(call: Path, block_s: float) -> list[tuple[str, str, float, float]]:
-    args = build_parser().parse_args(["replay", str(call)])
     cfg = load_config()
-    worker, spotter, note = _speech(args, cfg, "latency")
+    speech = SpeechSetup.build(cfg, policy="drop_oldest")  # real-time pace, as live
+    worker, spotter, _ = speech.parts("latency")
     if worker is None:
-        raise SystemExit(f"no transcription: {note}")
+        raise SystemExit(f"no transcription: {speech.note}")
     heard: list[tuple[str, str, float, float]] = []
     t0 = 0.0
 
@@ -77,6 +94,10 @@ def one_run(call: Path, block_s: float) -> list[tuple[str, str, float, float]]:
             heard.append(("transcript", rec.speaker, rec.end, now - (t0 + rec.end)))
         elif rec.kind == "phrase":
             heard.append((f"phrase:{rec.cue}", rec.speaker, rec.end, now - (t0 + rec.end)))
+        elif rec.kind in CUSTOMER_KINDS:
+            words = rec.evidence.get("words", {}).get("verdict", "?")
+            what = f"elevated:{rec.kind}:{words}"
+            heard.append((what, rec.speaker, rec.start, now - (t0 + rec.start)))
 
     setup = CallSetup(cfg=cfg, call="latency", worker=worker, spotter=spotter, sinks=[sink])
     source = FileSource(str(call), block_s=block_s)
@@ -92,20 +113,40 @@ def main() -> int:
     ap.add_argument(
         "--block", type=float, default=0.1, help="seconds of audio per block (replay uses 0.1)"
     )
+    ap.add_argument("--skip-phrases", action="store_true", help="only the raised-voice calls")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        call = Path(tmp) / "phrases_call.flac"
-        placed = build_call(call, args.gap)
-        print(
-            f"call of {len(placed)} phrases, {placed[-1][2] + args.gap:.1f} s, "
-            f"blocks of {args.block} s"
-        )
-        delays: dict[str, list[float]] = {"phrase": [], "transcript": []}
-        for run in range(args.runs):
-            for what, speaker, end, delay in one_run(call, args.block):
-                print(f"run {run}: {what:<24} {speaker:<8} end {end:6.2f} s  delay {delay:5.2f} s")
-                delays["phrase" if what.startswith("phrase") else "transcript"].append(delay)
+    delays: dict[str, list[float]] = {"phrase": [], "transcript": [], "elevated": []}
+    words = {"with words": 0, "no words": 0}
+    for run in range(args.runs):
+        for name in ELEVATED_CALLS:
+            for what, _speaker, start, delay in one_run(ROOT / "fixtures" / name, args.block):
+                if not what.startswith("elevated"):
+                    continue
+                print(
+                    f"run {run}: {name:<22} {what:<36} start {start:6.2f} s  delay {delay:5.2f} s"
+                )
+                delays["elevated"].append(delay)
+                words["no words" if what.endswith(":none") else "with words"] += 1
+    print(f"customer alerts decided: {words['with words']} with words, {words['no words']} without")
+    if not args.skip_phrases:
+        with tempfile.TemporaryDirectory() as tmp:
+            call = Path(tmp) / "phrases_call.flac"
+            placed = build_call(call, args.gap)
+            print(
+                f"call of {len(placed)} phrases, {placed[-1][2] + args.gap:.1f} s, "
+                f"blocks of {args.block} s"
+            )
+            for run in range(args.runs):
+                for what, speaker, end, delay in one_run(call, args.block):
+                    if what.startswith("elevated"):
+                        continue
+                    print(
+                        f"run {run}: {what:<24} {speaker:<8} end {end:6.2f} s  delay {delay:5.2f} s"
+                    )
+                    delays["phrase" if what.startswith("phrase") else "transcript"].append(delay)
     for what, vals in delays.items():
+        if what == "elevated":
+            what = "customer alert after episode start"
         if vals:
             vals.sort()
             p95 = vals[min(len(vals) - 1, int(round(0.95 * (len(vals) - 1))))]

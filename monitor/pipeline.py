@@ -91,6 +91,8 @@ class Pipeline:
             if opinion is not None
             else SecondOpinion(words=transcriber is not None, offline=policy == "block")
         )
+        if spotter is not None:
+            spotter.moment = self.opinion.tense  # guarded cues count in a tense moment
         self.tracks = TrackRecorder(call) if tracks else None
         self._tracks: list[dict[str, Any]] = []
         self._last_speech = {sp: False for sp in SPEAKERS}

@@ -12,6 +12,7 @@ the analysis thread and never waits for the model.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -220,6 +221,8 @@ class PhraseSpotter:
         self.call = call
         self.redact = redact_text
         self.cue_counts: dict[str, int] = {}
+        # Whether the moment at a stream time is tense (alerts.second_opinion sets it).
+        self.moment: Callable[[int], bool] | None = None
 
     def __call__(self, t: Transcript) -> list[Alert | TranscriptRecord]:
         shown = redact(t.text) if self.redact else t.text
@@ -236,7 +239,8 @@ class PhraseSpotter:
                 },
             )
         ]
-        for hit in self.matcher.match(t.speaker, t.text):
+        tense = self.moment is not None and self.moment(t.start)
+        for hit in self.matcher.match(t.speaker, t.text, tense=tense):
             cue = hit.cue
             key = f"{cue.speaker}.{cue.name}"
             self.cue_counts[key] = self.cue_counts.get(key, 0) + 1

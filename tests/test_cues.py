@@ -61,7 +61,11 @@ def test_normalize(text: str, expected: str) -> None:
         ("agent", "That is not my problem.", ["defensive"]),
         ("agent", "Billing? Not my department.", ["defensive"]),
         ("agent", "Hey, I just work here.", ["defensive"]),
-        ("agent", "You have to restart the router.", ["pushing"]),
+        ("agent", "You have to restart the router.", []),
+        ("agent", "When you have to reset your radio clock, hold the button.", []),
+        ("agent", "You need to understand, the fee stays.", ["pushing"]),
+        ("agent", "You have to wait like everybody else.", ["pushing"]),
+        ("agent", "You should have received an email from us.", []),
         ("agent", "You should've called earlier.", ["pushing"]),
         ("agent", "You should have called earlier.", ["pushing"]),
         ("agent", "As I already said, the fee stays.", ["pushing"]),
@@ -336,3 +340,33 @@ def test_matching_uses_unredacted_text(matcher: CueMatcher) -> None:
     text = "Fuck, my card is 4111 1111 1111 1111"
     assert names(matcher, "customer", text) == ["profanity"]
     assert "4111" not in redact(text) and redact(text).startswith("Fuck, my card is ####")
+
+
+# -- guarded patterns: context decides ----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "calm", "tense"),
+    [
+        ("You have to restart the router.", [], ["pushing"]),
+        ("If you need to reschedule, just call us.", [], ["pushing"]),
+        ("You need to calm down.", ["calm_down", "pushing"], ["calm_down", "pushing"]),
+        ("Like I said, you have to bring it in.", ["pushing"], ["pushing"]),
+        ("Your order shipped on Monday.", [], []),
+    ],
+)
+def test_guarded_patterns_need_a_tense_moment_or_a_demand(
+    matcher: CueMatcher, text: str, calm: list[str], tense: list[str]
+) -> None:
+    assert sorted(h.cue.name for h in matcher.match("agent", text)) == calm
+    assert sorted(h.cue.name for h in matcher.match("agent", text, tense=True)) == tense
+
+
+def test_guarded_patterns_are_validated() -> None:
+    with pytest.raises(ValueError, match="guarded must be a list of strings"):
+        load_cues({"cue": [{"name": "pushing", "speaker": "agent", "guarded": "you must"}]})
+    cues = load_cues(
+        {"cue": [{"name": "pushing", "speaker": "agent", "guarded": [], "pushy_next": []}]}
+    )
+    pushing = next(c for c in cues if c.name == "pushing")
+    assert pushing.guarded == () and "like I said" in pushing.patterns
