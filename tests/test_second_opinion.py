@@ -254,3 +254,15 @@ def test_valence(text: str, verdict: str) -> None:
 def test_laughter_alone_is_positive() -> None:
     assert judge("", laughs=1).verdict == "positive"
     assert np.isclose(judge("", laughs=1).score, 0.0)
+
+
+def test_a_negative_customer_makes_the_moment_tense() -> None:
+    stage = SecondOpinion()
+    stage.add([alert("customer_yelling", 10.0, 11.6)])
+    assert stage.tense(s(11.0))  # still waiting for its words: tense
+    stage.push(s(12.0), [transcript("This is ridiculous, nobody helps me!", 9.9, 11.7)], None)
+    assert stage.tense(s(30.0)) and not stage.tense(s(45.0)) and not stage.tense(s(5.0))
+    upbeat = SecondOpinion()
+    upbeat.add([alert("customer_yelling", 10.0, 11.6)])
+    upbeat.push(s(12.0), [transcript("It works, thank you so much!", 9.9, 11.7)], None)
+    assert not upbeat.tense(s(20.0))
