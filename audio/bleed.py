@@ -50,7 +50,6 @@ from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.linalg import solve_toeplitz
 
 from audio.types import HOP, SAMPLE_RATE, Block
 
@@ -410,6 +409,8 @@ class BleedCanceller:
         if auto[0] <= 1e-12:
             return NOTHING
         auto[0] *= 1.0 + RIDGE
+        from scipy.linalg import solve_toeplitz  # on first fit: keeps settings imports light
+
         taps = solve_toeplitz(auto, cross)
         fit = float(taps @ cross)
         rho = float(np.sqrt(min(max(fit / m_energy, 0.0), 1.0)))
