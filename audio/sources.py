@@ -40,6 +40,13 @@ def _open(path: Path) -> sf.SoundFile:
     if path.stat().st_size == 0:
         raise SourceError(f"{path}: file is empty")
     try:
+        with open(path, "rb"):  # libsndfile says only "System error." when it may not read
+            pass
+    except PermissionError:
+        raise SourceError(f"{path}: permission denied (cannot read the file)") from None
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    try:
         handle = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
         reason = str(exc).split(":")[-1].strip() or "unreadable"
@@ -82,6 +89,13 @@ class FileSource:
         agent_channel: "left" or "right".
         agent_path, customer_path: two mono files, one per speaker.
         block_s: seconds of audio per block (at the file's rate).
+        channels: which channels (1-based) carry the agent and the customer: of the call
+            file, or of the agent's and the customer's files. Needed for a call file of
+            more than two channels and for speaker files of more than one; without it
+            those are refused rather than silently cut down.
+
+    Non-finite samples (NaN, infinity: a damaged float file) become silence, as in live
+    capture; `nonfinite` counts them. A file with no finite sample at all is an error.
     """
 
     def __init__(
@@ -92,6 +106,7 @@ class FileSource:
         agent_path: str | Path | None = None,
         customer_path: str | Path | None = None,
         block_s: float = 1.0,
+        channels: tuple[int, int] | None = None,
     ) -> None:
         if agent_channel not in CHANNELS:
             raise SourceError(
@@ -112,18 +127,46 @@ class FileSource:
                     f"{path}: has {handle.channels} channel, a call needs two "
                     "(or use --agent FILE --customer FILE)"
                 )
-            a = CHANNELS[agent_channel]
-            self._plan = [(handle, a), (handle, 1 - a)]
+            n = handle.channels
+            if channels is not None:
+                self._plan = [
+                    (handle, _pick(handle, channels[0])),
+                    (handle, _pick(handle, channels[1])),
+                ]
+            elif n > 2:
+                handle.close()
+                raise SourceError(
+                    f"{path}: has {n} channels; say which carry the agent and the customer "
+                    f"with --channels A,C (1 to {n})"
+                )
+            else:
+                a = CHANNELS[agent_channel]
+                self._plan = [(handle, a), (handle, 1 - a)]
             self.name = Path(path).stem
         elif agent_path is not None and customer_path is not None:
             ha = _open(Path(agent_path))
             hc = _open(Path(customer_path))
             self._files += [ha, hc]
-            self._plan = [(ha, 0), (hc, 0)]
+            if channels is not None:
+                self._plan = [(ha, _pick(ha, channels[0])), (hc, _pick(hc, channels[1]))]
+            else:
+                for h, who in ((ha, "--agent"), (hc, "--customer")):
+                    if h.channels > 1:
+                        self.close()
+                        raise SourceError(
+                            f"{h.name}: has {h.channels} channels but {who} takes one "
+                            "speaker's mono file; pick the channels with --channels A,C"
+                        )
+                self._plan = [(ha, 0), (hc, 0)]
             self.name = Path(agent_path).stem
         else:
             raise SourceError("no call given: pass a stereo file or --agent FILE --customer FILE")
         self._missing = {id(h): declared_bytes_missing(h) for h, _ in self._plan}
+        self.channels_used = [ch + 1 for _, ch in self._plan]
+        """The channel (1-based) of its file each speaker is read from: agent, customer."""
+        self.nonfinite = 0
+        """Samples that were NaN or infinite in the file(s), played as silence."""
+        self._finite: dict[int, int] = {}
         self.duration_s = max(h.frames / h.samplerate for h, _ in self._plan)
         self.native_rates = [h.samplerate for h, _ in self._plan]
 
@@ -137,7 +180,14 @@ class FileSource:
 
     def _decode(self, handle: sf.SoundFile, frames: int) -> np.ndarray:
         try:
-            return handle.read(frames, dtype="float32", always_2d=True)
+            data = handle.read(frames, dtype="float32", always_2d=True)
+            ok = np.isfinite(data)
+            good = int(np.count_nonzero(ok))
+            self._finite[id(handle)] = self._finite.get(id(handle), 0) + good
+            if good < data.size:
+                self.nonfinite += data.size - good
+                data[~ok] = 0.0  # as live capture does: damage is silence, not numbers
+            return data
         except (sf.LibsndfileError, RuntimeError) as exc:
             raise SourceError(
                 f"{handle.name}: audio data is corrupt or truncated ({exc})"
@@ -215,6 +265,10 @@ class FileSource:
 
     def _check_complete(self) -> None:
         for handle, _ in self._plan:
+            if self._done.get(id(handle), 0) and not self._finite.get(id(handle), 0):
+                raise SourceError(
+                    f"{handle.name}: holds no usable audio (every sample is NaN or infinite)"
+                )
             got = self._done.get(id(handle), 0)
             missing = self._missing[id(handle)]
             if missing:
@@ -226,6 +280,15 @@ class FileSource:
                 raise SourceError(
                     f"{handle.name}: file is truncated (read {got} of {handle.frames} frames)"
                 )
+
+
+def _pick(handle: sf.SoundFile, channel: int) -> int:
+    """The 0-based index of 1-based `channel` of `handle`, or SourceError."""
+    if not 1 <= channel <= handle.channels:
+        raise SourceError(
+            f"{handle.name}: has {handle.channels} channel(s); --channels {channel} is not one"
+        )
+    return channel - 1
 
 
 class ArraySource:

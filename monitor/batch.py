@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from alerts.files import FileRefused, private_dirs
 from monitor.batch_cluster import ClusterError, open_client, run_jobs
 from monitor.batch_index import store, totals, write_index
 from monitor.batch_inputs import CallJob, InputError, Orphan, discover
@@ -34,7 +35,7 @@ from monitor.batch_task import (
     side,
 )
 from monitor.callindex import CallIndex, Filters, IndexDbError, default_db
-from monitor.config import ConfigError, load_config, with_overrides
+from monitor.config import ConfigError, find_config, load_config, with_overrides
 from monitor.errors import EXIT_CLUSTER, EXIT_FAILED, EXIT_USAGE
 from monitor.errors import EXIT_OUTPUT as EXIT_LOG
 from monitor.errors import CommandError as BatchError
@@ -137,7 +138,7 @@ def options(args: argparse.Namespace) -> BatchOptions:
         BatchError: bad settings, or a speech model that cannot be loaded (code 2).
     """
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(find_config(args.config)[0])
         if args.agent_channel is not None:
             if args.agent_channel not in ("left", "right"):
                 raise ConfigError(
@@ -167,10 +168,12 @@ def options(args: argparse.Namespace) -> BatchOptions:
 
 def _prepare_out(out: Path) -> Path:
     try:
-        (out / LOG_DIR).mkdir(parents=True, exist_ok=True)
+        private_dirs(out / LOG_DIR)
         probe = out / ".tonewatch-write-test"
         probe.write_text("")
         probe.unlink()
+    except FileRefused as exc:
+        raise BatchError(f"{out}: cannot write to the output folder ({exc})", EXIT_LOG) from None
     except OSError as exc:
         raise BatchError(
             f"{out}: cannot write to the output folder ({exc.strerror})", EXIT_LOG

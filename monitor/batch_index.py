@@ -11,8 +11,8 @@ comes back from its worker; the driver is the index's only writer.
 
 from __future__ import annotations
 
+import errno
 import json
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -63,14 +63,12 @@ def totals(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with open(fd, "w", encoding="utf-8", newline="") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    from alerts.files import FileRefused, write_private
+
+    try:
+        write_private(path, text, what="batch index", atomic=True)
+    except FileRefused as exc:  # the driver reports an OSError as "cannot write the index"
+        raise OSError(errno.EIO, str(exc)) from None
 
 
 def write_index(out: Path, rows: Sequence[dict[str, Any]], meta: dict[str, Any]) -> None:

@@ -18,7 +18,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
 from alerts.log import AlertLog, LogError
-from monitor.config import Config, ConfigError, to_toml
+from monitor.config import Config, ConfigError, find_config, to_toml
 from monitor.errors import (
     EXIT_INTERRUPTED,
     EXIT_OUTPUT,
@@ -113,10 +113,24 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave the 10 Hz level/pitch/speech track records out of the log",
     )
+    rp.add_argument(
+        "--channels",
+        metavar="A,C",
+        help="channels (from 1) that carry the agent and the customer: of CALL, or of the "
+        "--agent and --customer files; needed when CALL has more than two channels or a "
+        "speaker's file more than one",
+    )
     add_config_option(rp)
 
-    cp = sub.add_parser("config", help="print the effective settings as TOML")
+    cp = sub.add_parser(
+        "config",
+        help="print the effective settings as TOML",
+        description="Print the effective settings as TOML (reloadable with --config). The "
+        "settings file is --config, else $TONEWATCH_CONFIG, else tonewatch/config.toml in "
+        "the user config folder when it exists.",
+    )
     add_config_option(cp)
+    cp.add_argument("--path", action="store_true", help="say which settings file is used")
     for name, (module, help_text) in SUBCOMMANDS.items():
         mod = _subcommand(module)
         if mod is None:
@@ -182,17 +196,37 @@ def _source(args: argparse.Namespace, cfg: Config) -> FileSource:
         raise CommandError("give either CALL or --agent/--customer, not both", EXIT_USAGE)
     if not args.call and not (args.agent and args.customer):
         raise CommandError("no call given: pass CALL or --agent FILE --customer FILE", EXIT_USAGE)
+    channels = _channels(args.channels)
     try:
         if args.call:
-            return FileSource(args.call, agent_channel=cfg.call.agent_channel, block_s=block_s)
-        return FileSource(agent_path=args.agent, customer_path=args.customer, block_s=block_s)
+            return FileSource(
+                args.call,
+                agent_channel=cfg.call.agent_channel,
+                block_s=block_s,
+                channels=channels,
+            )
+        return FileSource(
+            agent_path=args.agent, customer_path=args.customer, block_s=block_s, channels=channels
+        )
     except SourceError as exc:
         raise CommandError(str(exc), EXIT_SOURCE) from None
 
 
+def _channels(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    parts = text.split(",")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
+        raise CommandError(
+            f"--channels {text!r}: give the agent's and the customer's channel, e.g. 1,2",
+            EXIT_USAGE,
+        )
+    return int(parts[0]), int(parts[1])
+
+
 def replay(args: argparse.Namespace, out: TextIO) -> int:
     from audio.sources import paced
-    from monitor.session import CallSetup, run_call
+    from monitor.session import CallInterrupted, CallSetup, run_call
 
     cfg = load_settings(args)
     if args.play and args.fast:
@@ -207,7 +241,9 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
     log = None
     if args.log:
         try:
-            log = AlertLog(args.log)
+            log = AlertLog(
+                args.log, inputs=[p for p in (args.call, args.agent, args.customer) if p]
+            )
         except LogError as exc:
             source.close()
             if player is not None:
@@ -225,6 +261,9 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
         worker=worker,
         spotter=spotter,
         tracks=not args.no_tracks,
+        summary_extra=lambda: {
+            "input": {"channels": source.channels_used, "nonfinite_samples": source.nonfinite}
+        },
     )
     blocks: Iterable[Block] = source if args.fast else paced(source, args.speed)
     with contextlib.ExitStack() as stack:
@@ -262,6 +301,14 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
                 view.end_call(result.summary)
         except LogError as exc:
             raise CommandError(str(exc), EXIT_OUTPUT) from None
+        except CallInterrupted as stop:
+            where = f"; its summary is in {args.log}" if args.log else ""
+            done = stop.result.summary.get("duration_s", 0.0)
+            print(
+                f"tonewatch: interrupted: call {call} stopped at {done:.1f} s{where}",
+                file=sys.stderr,
+            )
+            return EXIT_INTERRUPTED
         finally:
             if log is not None:
                 log.close()
@@ -282,6 +329,12 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
         f"({speed:.0f}x real time)",
         file=out,
     )
+    if source.nonfinite and not error:  # (an all-NaN file: the error says it all)
+        print(
+            f"tonewatch: warning: {setup.source}: {source.nonfinite} samples were NaN or "
+            "infinite (a damaged float file); they were played as silence",
+            file=sys.stderr,
+        )
     speech = summary.get("transcription")
     if speech and speech.get("error"):
         print(f"tonewatch: warning: transcription stopped: {speech['error']}", file=sys.stderr)
@@ -328,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "replay":
             return replay(args, sys.stdout)
         if args.command == "config":
+            if args.path:
+                path, why = find_config(args.config)
+                print(f"{path} ({why})" if path is not None else why)
+                return 0
             sys.stdout.write(to_toml(load_settings(args)))
             return 0
         if args.command in SUBCOMMANDS:

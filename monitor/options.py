@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from monitor.config import Config, ConfigError, load_config, with_overrides
+from monitor.config import Config, ConfigError, find_config, load_config, with_overrides
 from monitor.errors import EXIT_USAGE, CommandError
 
 OFFLINE_BLOCK_S = 5.0
@@ -67,7 +67,7 @@ def load_settings(args: argparse.Namespace) -> Config:
         CommandError: a bad settings file or option (exit code 2).
     """
     try:
-        cfg = load_config(getattr(args, "config", None))
+        cfg = load_config(find_config(getattr(args, "config", None))[0])
         channel = getattr(args, "agent_channel", None)
         if channel is not None and channel not in ("left", "right"):
             raise ConfigError(f"--agent-channel must be left or right, got {channel!r}")

@@ -122,11 +122,13 @@ def write_report(
     )
     page = render(data, audio_uri)
     out = Path(out)
+    from alerts.files import FileRefused, write_private
+
+    sources = [log, *([audio] if isinstance(audio, (str, Path)) else list(audio or []))]
     try:
-        out.write_text(page, encoding="utf-8")
-    except OSError as exc:
-        raise ReportError(f"{out}: cannot write report ({exc.strerror})", EXIT_WRITE) from None
-    return len(page.encode("utf-8"))
+        return write_private(out, page, inputs=sources, what="report")
+    except FileRefused as exc:
+        raise ReportError(str(exc), EXIT_WRITE) from None
 
 
 def pick_call(log: str | Path, call_id: str | None, warnings: list[str]) -> CallLog:

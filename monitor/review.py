@@ -332,14 +332,12 @@ def refuse_overwrite(outputs: list[Path], inputs: Iterable[Path]) -> None:
 def _write_private(path: Path, text: str, what: str) -> None:
     """Write `text` to `path`, a new file being created 0600; an existing file keeps its
     mode. Refuses a path that is not a regular file."""
+    from alerts.files import FileRefused, write_private
+
     try:
-        if path.exists() and not path.is_file():
-            raise ReviewError(f"{path}: not a regular file; {what} not written", EXIT_WRITE)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with open(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-    except OSError as exc:
-        raise ReviewError(f"{path}: cannot write {what} ({exc.strerror})", EXIT_WRITE) from None
+        write_private(path, text, what=what)
+    except FileRefused as exc:
+        raise ReviewError(str(exc), EXIT_WRITE) from None
 
 
 def csv_text(rows: list[dict[str, Any]], fields: list[str] | None = None) -> str:

@@ -27,6 +27,14 @@ from monitor.snapshot import Snapshot
 Sink = Callable[[Record], None]
 
 
+class CallInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped the call; its summary ("status": "interrupted") was written."""
+
+    def __init__(self, result: CallResult) -> None:
+        super().__init__()
+        self.result = result
+
+
 @dataclass
 class CallResult:
     """What a finished call left behind."""
@@ -116,6 +124,17 @@ def run_call(blocks: Iterable[Block], setup: CallSetup) -> CallResult:
             emit(rec)
     except SourceError as exc:
         error = str(exc)
+    except KeyboardInterrupt:
+        # Ctrl-C: what was reported stays, and the log ends with a summary that says the
+        # call was stopped; then the interrupt goes on to the command (exit 130).
+        if setup.worker is not None:
+            with contextlib.suppress(Exception):
+                setup.worker.close(timeout=0)
+        write_tracks()
+        summary = call_summary(setup, pipe, started, None, status="interrupted")
+        if log is not None:
+            log.write(summary)
+        raise CallInterrupted(CallResult(summary, None, count)) from None
     except Exception as exc:
         # A fault in the analysis itself: the log still ends with a summary saying so
         # (everything reported before stays), then the caller decides what comes next.
@@ -173,6 +192,7 @@ def call_summary(
     error: str | None,
     fault: bool = False,
     profile: dict[str, Any] | None = None,
+    status: str | None = None,
 ) -> dict[str, Any]:
     """The `call_summary` record: the one place it is put together.
 
@@ -195,7 +215,7 @@ def call_summary(
     if profile is not None:
         summary["agent_profile"] = profile  # what the agent's voice profile did
     summary["at"] = now_iso()
-    summary["status"] = "error" if error else "complete"
+    summary["status"] = status or ("error" if error else "complete")
     if error:
         summary["error"] = error
     summary["compute_s"] = round(time.perf_counter() - started, 3)

@@ -29,6 +29,9 @@ SHARED = ROOT.parent / "shared" / "data"
 # The user data folder (live logs, the call index that replay and live add to) of the
 # tests and of every tonewatch they start: never the real one.
 os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="tonewatch-test-data-")
+# Nor the user's own settings file: the built-in defaults unless a test gives a file.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="tonewatch-test-config-")
+os.environ.pop("TONEWATCH_CONFIG", None)
 
 
 @pytest.fixture(autouse=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -191,3 +192,70 @@ def test_any_toml_value_gives_a_setting_or_one_line(tmp_path_factory, values):
 
 def test_defaults_config_object_matches_loading_nothing():
     assert Config() == load_config()
+
+
+# -- `tonewatch config`: found on its own, printed faithfully, reloadable ------------------
+
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "monitor", *args], capture_output=True, text=True, env=full
+    )
+
+
+AWKWARD = r"""
+[live]
+log_dir = 'C:\Users\agent "dana"\calls'
+ring_s = 9.5
+[transcription]
+model = "it's a \"quoted\" name\twith a tab"
+language = ""
+[[cues.cue]]
+name = "refund_promise"
+speaker = "agent"
+patterns = ["guaranteed refund", "100% refund"]
+severity = "warning"
+message = "Don't promise \"refunds\" you can't authorise."
+"""
+
+
+def test_config_output_round_trips_any_value(tmp_path):
+    src = tmp_path / "awkward.toml"
+    src.write_text(AWKWARD, encoding="utf-8")
+    first = _cli("config", "--config", str(src))
+    assert first.returncode == 0, first.stderr
+    printed = tmp_path / "printed.toml"
+    printed.write_text(first.stdout, encoding="utf-8")
+    again = _cli("config", "--config", str(printed))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[1:] == first.stdout.splitlines()[1:]  # all but the header
+    a, b = load_config(src), load_config(printed)
+    assert dataclasses.replace(a, source="") == dataclasses.replace(b, source="")
+    assert a.live.log_dir == 'C:\\Users\\agent "dana"\\calls'
+    assert "agent.refund_promise" in first.stdout and "[[cues.cue]]" in first.stdout
+    assert "ring_s = 9.5" in first.stdout and "[0.5..60 s]" in first.stdout  # unit and range
+
+
+def test_the_settings_file_is_found_on_its_own(tmp_path):
+    home = tmp_path / "config-home"
+    env = {"XDG_CONFIG_HOME": str(home), "TONEWATCH_CONFIG": ""}
+    r = _cli("config", "--path", env=env)
+    assert r.returncode == 0 and "no settings file" in r.stdout and "defaults" in r.stdout
+    user = home / "tonewatch" / "config.toml"
+    user.parent.mkdir(parents=True)
+    user.write_text("[detector]\ncooldown_s = 33\n")
+    r = _cli("config", "--path", env=env)
+    assert r.stdout.strip() == f"{user} (user config file)"
+    assert "cooldown_s = 33.0" in _cli("config", env=env).stdout
+    other = tmp_path / "team.toml"
+    other.write_text("[detector]\ncooldown_s = 44\n")
+    env["TONEWATCH_CONFIG"] = str(other)
+    assert _cli("config", "--path", env=env).stdout.strip() == f"{other} (TONEWATCH_CONFIG)"
+    assert "cooldown_s = 44.0" in _cli("config", env=env).stdout
+    # A bad value in a file found on its own is refused like --config's, before any output.
+    other.write_text("[detector]\nwarmup_s = inf\n")
+    log = tmp_path / "x.jsonl"
+    r = _cli("replay", str(CALM), "--fast", "--no-transcribe", "--log", str(log), env=env)
+    assert r.returncode == 2 and str(other) in r.stderr and "warmup_s" in r.stderr
+    assert not log.exists()
