@@ -224,12 +224,14 @@ class AgentView:
         if snap is None:
             return
         with self._lock:
-            if self.model.call and snap.call != self.model.call:  # live: the next call began
+            new_call = snap.call != self.model.call
+            if new_call and self.model.call:  # live: the next call began
                 status, self.model = self.model.status, ViewModel()
                 self.model.status = status
             voices, bleed = snapshot_state(snap)
             self.model.state(snap.t / SAMPLE_RATE, snap.call, voices, bleed)
-            if self.clock() - self._last_draw >= self.min_interval:
+            # A new call is drawn at once (the last call's recap leaves the screen).
+            if new_call or self.clock() - self._last_draw >= self.min_interval:
                 self._draw()
 
     def status(self, text: str) -> None:
