@@ -196,7 +196,8 @@ class Pipeline:
                 self.turns[sp].push(f.start, f.speech, m)
                 for sp, f, m in zip(SPEAKERS, (agent, customer), masks, strict=True)
             ]
-            done = self._transcribe(closed, last=last)
+            # The worker is closed by `finish`, once the open turns are flushed to it.
+            done = self._transcribe(closed)
         records: list[Record] = list(self.opinion.push(self.decided, done, self._ready))
         return records + self._spot(done)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from alerts.model import Alert
 from alerts.second_opinion import NO_WORDS, OpinionSettings, SecondOpinion
@@ -266,3 +267,24 @@ def test_a_negative_customer_makes_the_moment_tense() -> None:
     upbeat.add([alert("customer_yelling", 10.0, 11.6)])
     upbeat.push(s(12.0), [transcript("It works, thank you so much!", 9.9, 11.7)], None)
     assert not upbeat.tense(s(20.0))
+
+
+def test_a_turn_still_open_when_the_call_ends_is_transcribed(cfg: Config) -> None:
+    """The agent is cut off mid-sentence by the end of the recording: the open turn is
+    flushed to the worker before it closes, so its words and cue are not lost."""
+    from audio.sources import ArraySource
+
+    voice, rate = sf.read(FIXTURES / "phrases_apology.flac", dtype="float32")
+    assert rate == SAMPLE_RATE
+    agent = voice[: int(3.4 * SAMPLE_RATE)]  # ends inside "trouble"
+    customer = np.zeros_like(agent)
+    speech = SpeechSetup.build(cfg, policy="block").for_call("cut-off")
+    assert speech is not None
+    pipe = Pipeline(cfg, "cut-off", speech.worker, speech.spotter)
+    records: list[Any] = []
+    for block in ArraySource(agent, customer, block_s=0.5):
+        records += pipe.push(block)
+    records += pipe.finish()
+    said = [r for r in records if getattr(r, "kind", "") == "transcript"]
+    assert said and said[0].speaker == "agent" and "sorry" in said[0].text.lower()
+    assert any(getattr(r, "cue", None) == "apology" for r in records)
