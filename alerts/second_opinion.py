@@ -35,21 +35,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts.cues import TENSE_S
-from alerts.model import Alert
+from alerts.model import ACOUSTIC_KINDS, Alert
 from alerts.valence import Valence, judge
 from audio.transcribe import Transcript
 from audio.types import SAMPLE_RATE, SPEAKERS
 
-HELD = frozenset(
-    {
-        "customer_raised",
-        "customer_yelling",
-        "agent_raised",
-        "agent_yelling",
-        "agent_matching",
-        "agent_interrupting",
-    }
-)
+HELD = frozenset(ACOUSTIC_KINDS)
+"""The alerts the words may change: every acoustic kind."""
 """Alert kinds the stage judges (others pass at once)."""
 
 RAPPORT_KINDS = frozenset({"agent_raised", "agent_yelling", "agent_matching"})
