@@ -12,7 +12,6 @@ printing the median of 3 loads (the browser's navigation timing, to the load eve
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
 import tempfile
@@ -26,9 +25,7 @@ from bench_index import make_rows, templates  # noqa: E402
 
 from monitor.callindex import CallIndex  # noqa: E402
 from monitor.serve import create_app, running  # noqa: E402
-
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-ARGS += ["--disable-component-update", "--disable-sync", "--no-first-run"]
+from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 
 
 def main() -> int:
@@ -66,7 +63,7 @@ def main() -> int:
             "a call's report with its audio (cached)": f"/call/{real}/report",
         }
         with running(create_app(db)) as url, sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page()
             print(f"{args.calls} calls in the index; median of 3 loads (ms, to the load event)")
             for label, path in pages.items():

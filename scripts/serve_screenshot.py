@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,10 +21,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
 FIXTURES = ["agent_barge_in", "agent_matching", "calm_call", "customer_yelling", "gain_step"]
 AGENTS = ["dana", "alice", "bob", "chen", "farah", "ivan"]
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-ARGS += ["--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 def demo_logs(work: Path) -> Path:
@@ -70,7 +70,7 @@ def main() -> int:
         cmd = [sys.executable, "-m", "monitor", "index", str(folder), "--db", str(db)]
         subprocess.run(cmd, check=True, cwd=ROOT)
         with running(create_app(db)) as url, sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 860})
             shots = (("/?sort=date&reverse=1", "serve.png"), ("/trends", "serve-trends.png"))
             for path, png in shots:

@@ -13,14 +13,15 @@ from __future__ import annotations
 import argparse
 import io
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+
+from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
 FIXTURE = ROOT / "fixtures" / "agent_matching.flac"
 
 
@@ -61,7 +62,7 @@ def photograph(svg: Path, png: Path) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1100, "height": 900})
         holder = svg.with_suffix(".html")
         holder.write_text(f'<body style="margin:0"><img id="v" src="{svg.name}" width="1000">')
@@ -87,7 +88,7 @@ def web(png: Path) -> None:
     url = re.search(r"http://\S+", proc.stderr.readline())
     assert url, "no address printed"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=shutil.which("chromium"), args=ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_context(viewport={"width": 480, "height": 560}, bypass_csp=True)
         tab = page.new_page()
         tab.goto(url.group(0))

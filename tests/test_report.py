@@ -23,10 +23,10 @@ import soundfile as sf
 
 from monitor.calllog import read_records as read_log
 from monitor.cli import main
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import FIXTURES, ROOT
 from tests.test_cli import tonewatch
 
-CHROMIUM = "/usr/bin/chromium"
 # call id -> (fixture, agent name, transcribe?)
 CALLS = {
     "barge": ("agent_barge_in.flac", "dana", True),
@@ -237,7 +237,7 @@ def browser():
         try:
             b = p.chromium.launch(
                 executable_path=CHROMIUM,
-                args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"],
+                args=[*CHROMIUM_ARGS, "--autoplay-policy=no-user-gesture-required"],
             )
         except Exception as exc:  # any launch failure is a reason to skip, not a bug here
             pytest.skip(f"chromium cannot start: {str(exc).splitlines()[0]}")

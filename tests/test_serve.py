@@ -17,17 +17,11 @@ import pytest
 
 from monitor.callindex import CallIndex, Filters
 from monitor.serve import create_app, is_loopback, running
+from tests.browser import CHROMIUM_ARGS
 from tests.test_report import replayed_logs, run_cli
 
 CHROMIUM = shutil.which("chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
+ARGS = CHROMIUM_ARGS
 AGENTS = ["dana", "alice", "bob", "chen", "farah"]
 SHOTS = Path(__file__).resolve().parents[1] / "out" / "screenshots"
 

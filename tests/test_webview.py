@@ -12,6 +12,7 @@ import urllib.request
 
 import pytest
 
+from tests.browser import CHROMIUM_ARGS
 from tests.conftest import FIXTURES, ROOT
 
 # The browser's notification service is the edge: a stand-in that records what is shown.
@@ -61,9 +62,7 @@ def test_replay_web_serves_the_view_with_a_token_and_notifies_when_asked(tmp_pat
         assert status(url, host=f"attacker.example:{port}") == 403  # DNS rebinding
         assert status(url) == 200
         with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(
-                executable_path=chromium, args=["--no-sandbox", "--disable-gpu"]
-            )
+            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             # The page's CSP forbids eval; Playwright's waits evaluate strings, so the test
             # context bypasses it (the page itself runs under it).
             context = browser.new_context(viewport={"width": 480, "height": 760}, bypass_csp=True)
