@@ -195,14 +195,14 @@ def run_once(audio: Path, transcribe: bool, block_s: float = 1.0) -> dict[str, A
     cfg = load_config(None)
     worker = spotter = None
     if transcribe:
-        from alerts.cues import CueMatcher, load_cues
+        from alerts.cues import CueMatcher
         from audio.transcribe import TranscriptionWorker, load_model
         from monitor.config import transcriber_settings
         from monitor.speech import PhraseSpotter
 
         settings = transcriber_settings(cfg, policy="block")
         worker = TranscriptionWorker(settings, model=load_model(settings))
-        spotter = PhraseSpotter(CueMatcher(load_cues(cfg.extra.get("cues"))), "bench", True)
+        spotter = PhraseSpotter(CueMatcher(cfg.cues.active), "bench", True)
     with tempfile.TemporaryDirectory() as tmp:
         log = AlertLog(Path(tmp) / "bench.jsonl")
         setup = CallSetup(

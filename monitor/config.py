@@ -200,19 +200,6 @@ class Config:
     source: str = "defaults"
     """Where the settings came from: "defaults" or the file's path."""
 
-    @property
-    def extra(self) -> dict[str, Any]:
-        """Deprecated: the transcription, live and cue tables as plain dicts (for code not
-        yet moved to `cfg.transcription`, `cfg.live` and `cfg.cues`)."""
-        out: dict[str, Any] = {
-            "transcription": dataclasses.asdict(self.transcription),
-            "live": dataclasses.asdict(self.live),
-        }
-        table = self.cues.table()
-        if table is not None:
-            out["cues"] = table
-        return out
-
 
 SECTIONS: dict[str, type] = {
     "call": CallSettings,

@@ -410,13 +410,12 @@ def analyze(
     Returns:
         An `Analysis`: iterate over it for `Alert` and `TranscriptRecord`s.
     """
-    table = settings.extra.get("transcription", {}) if transcriber is not None else {}
     pipe = Pipeline(
         settings,
         call,
         transcriber,
         spotter,
-        max_snippet_s=float(table.get("max_snippet_s", 10.0)),
+        max_snippet_s=settings.transcription.max_snippet_s,
         tracks=tracks,
     )
     return Analysis(blocks, pipe, after_block)

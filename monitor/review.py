@@ -221,10 +221,9 @@ def check_kinds(kinds: set[str], idx: CallIndex) -> None:
     known_cues = {n for _, n, _ in default_cues()} | set(idx.cue_names())
     known_cues |= {f"{s}.{n}" for s, n, _ in default_cues()}
     try:
-        from alerts.cues import load_cues
         from monitor.config import load_config
 
-        for c in load_cues(load_config().extra.get("cues")):
+        for c in load_config().cues.active:
             known_cues |= {c.name, f"{c.speaker}.{c.name}"}
     except Exception:  # a broken settings file is not review's business
         pass
