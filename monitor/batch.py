@@ -39,7 +39,7 @@ from monitor.config import ConfigError, find_config, load_config, with_overrides
 from monitor.errors import EXIT_CLUSTER, EXIT_FAILED, EXIT_USAGE
 from monitor.errors import EXIT_OUTPUT as EXIT_LOG
 from monitor.errors import CommandError as BatchError
-from monitor.options import add_transcription_options
+from monitor.options import add_channels_option, add_transcription_options, parse_channels
 
 __all__ = ["BatchOptions", "finished_summary", "log_path", "open_client", "run_jobs"]
 
@@ -117,6 +117,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="left|right",
         help="channel of stereo files that carries the agent (default: left)",
     )
+    add_channels_option(p, "every recording (a call file, or each file of a pair)")
     p.add_argument("--scheduler", metavar="ADDRESS", help="use this Dask scheduler (tcp://...)")
     p.add_argument(
         "--workers",
@@ -163,6 +164,7 @@ def options(args: argparse.Namespace) -> BatchOptions:
         redact=speech.redact,
         agent_name=args.agent_name,
         tracks=not args.no_tracks,
+        channels=parse_channels(args.channels),
     )
 
 

@@ -40,6 +40,7 @@ class BatchOptions:
         redact: mask digit runs in logged transcripts.
         agent_name: stored in every record when given.
         tracks: write the 10 Hz level/pitch/speech track records.
+        channels: the agent's and the customer's channel (from 1), for files with more.
     """
 
     cfg: Config
@@ -47,6 +48,7 @@ class BatchOptions:
     redact: bool = True
     agent_name: str | None = None
     tracks: bool = True
+    channels: tuple[int, int] | None = None
 
 
 def log_path(out: Path, call: str) -> Path:
@@ -95,12 +97,20 @@ def read_entries(log: Path) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]
         return []
 
 
-def _open_source(job: CallJob, cfg: Config) -> FileSource:
+def _open_source(job: CallJob, opts: BatchOptions) -> FileSource:
     if job.paired:
         return FileSource(
-            agent_path=job.paths[0], customer_path=job.paths[1], block_s=OFFLINE_BLOCK_S
+            agent_path=job.paths[0],
+            customer_path=job.paths[1],
+            block_s=OFFLINE_BLOCK_S,
+            channels=opts.channels,
         )
-    return FileSource(job.paths[0], agent_channel=cfg.call.agent_channel, block_s=OFFLINE_BLOCK_S)
+    return FileSource(
+        job.paths[0],
+        agent_channel=opts.cfg.call.agent_channel,
+        block_s=OFFLINE_BLOCK_S,
+        channels=opts.channels,
+    )
 
 
 def _speech(opts: BatchOptions, call: str) -> tuple[Any, Any]:
@@ -131,7 +141,7 @@ def analyse_call(job: CallJob, opts: BatchOptions, out_dir: str) -> dict[str, An
         for stale in (tmp, partial):
             stale.unlink(missing_ok=True)
         worker, spotter = _speech(opts, job.call)
-        source = _open_source(job, opts.cfg)
+        source = _open_source(job, opts)
         try:
             log = AlertLog(tmp)
         except LogError:

@@ -32,9 +32,11 @@ from monitor.options import (
     MIN_BLOCK_S,
     OFFLINE_BLOCK_S,
     REALTIME_BLOCK_S,
+    add_channels_option,
     add_config_option,
     add_transcription_options,
     load_settings,
+    parse_channels,
 )
 
 if TYPE_CHECKING:
@@ -113,13 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="leave the 10 Hz level/pitch/speech track records out of the log",
     )
-    rp.add_argument(
-        "--channels",
-        metavar="A,C",
-        help="channels (from 1) that carry the agent and the customer: of CALL, or of the "
-        "--agent and --customer files; needed when CALL has more than two channels or a "
-        "speaker's file more than one",
-    )
+    add_channels_option(rp, "CALL, or of the --agent and --customer files")
     add_config_option(rp)
 
     cp = sub.add_parser(
@@ -196,7 +192,7 @@ def _source(args: argparse.Namespace, cfg: Config) -> FileSource:
         raise CommandError("give either CALL or --agent/--customer, not both", EXIT_USAGE)
     if not args.call and not (args.agent and args.customer):
         raise CommandError("no call given: pass CALL or --agent FILE --customer FILE", EXIT_USAGE)
-    channels = _channels(args.channels)
+    channels = parse_channels(args.channels)
     try:
         if args.call:
             return FileSource(
@@ -210,18 +206,6 @@ def _source(args: argparse.Namespace, cfg: Config) -> FileSource:
         )
     except SourceError as exc:
         raise CommandError(str(exc), EXIT_SOURCE) from None
-
-
-def _channels(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    parts = text.split(",")
-    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
-        raise CommandError(
-            f"--channels {text!r}: give the agent's and the customer's channel, e.g. 1,2",
-            EXIT_USAGE,
-        )
-    return int(parts[0]), int(parts[1])
 
 
 def replay(args: argparse.Namespace, out: TextIO) -> int:

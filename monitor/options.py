@@ -60,6 +60,33 @@ def add_transcription_options(p: argparse.ArgumentParser | argparse._ArgumentGro
     )
 
 
+def add_channels_option(p: argparse.ArgumentParser, whose: str) -> None:
+    """`--channels A,C`: the channels (from 1) that carry the agent and the customer."""
+    p.add_argument(
+        "--channels",
+        metavar="A,C",
+        help=f"channels (from 1) that carry the agent and the customer: of {whose}; needed "
+        "when a call file has more than two channels or a speaker's file more than one",
+    )
+
+
+def parse_channels(text: str | None) -> tuple[int, int] | None:
+    """The agent's and the customer's channel from `--channels A,C`, or None.
+
+    Raises:
+        CommandError: not two channel numbers from 1 (exit code 2).
+    """
+    if text is None:
+        return None
+    parts = text.split(",")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
+        raise CommandError(
+            f"--channels {text!r}: give the agent's and the customer's channel, e.g. 1,2",
+            EXIT_USAGE,
+        )
+    return int(parts[0]), int(parts[1])
+
+
 def load_settings(args: argparse.Namespace) -> Config:
     """The settings from `--config`, with `--agent-channel` applied when given.
 

@@ -233,6 +233,27 @@ def test_extra_channels_need_a_channel_option(tmp_path):
     assert r.returncode == 3 and "--channels 3 is not one" in one_line(r)
 
 
+def test_batch_takes_the_channels_of_files_with_more_than_two(tmp_path):
+    import csv
+
+    x, rate = sf.read(YELL, dtype="float32", always_2d=True)
+    six = np.zeros((x.shape[0], 6), np.float32)
+    six[:, 0], six[:, 4] = x[:, 0], x[:, 1]
+    (tmp_path / "calls").mkdir()
+    sf.write(tmp_path / "calls" / "six.wav", six, rate)
+
+    def rows(out: Path, *extra: str) -> list[dict[str, str]]:
+        argv = ["batch", str(tmp_path / "calls"), "--out", str(out), "--no-transcribe"]
+        main([*argv, "--workers", "1", *extra])
+        with open(out / "index.csv", newline="", encoding="utf-8") as fh:
+            return list(csv.DictReader(fh))
+
+    (refused,) = rows(tmp_path / "plain")
+    assert refused["outcome"] == "error" and "--channels A,C" in refused["error"]
+    (picked,) = rows(tmp_path / "picked", "--channels", "1,5")
+    assert picked["outcome"] == "ok" and int(picked["customer_yelling"]) >= 1
+
+
 # -- item 11: an unreadable file says permission denied ---------------------------------------
 
 
