@@ -32,7 +32,9 @@ libsndfile read through soundfile costs a seek (a FLAC decoder restart), so 1 s 
 spent about a quarter of the decoding time on it. Blocks are still delivered one by one."""
 
 
-def _open(path: Path) -> sf.SoundFile:
+def open_audio(path: Path) -> sf.SoundFile:
+    """An audio file opened for reading, or a `SourceError` saying in one line why not
+    (missing, a folder, empty, permission denied, not audio, no samples)."""
     if not path.exists():
         raise SourceError(f"{path}: no such file")
     if path.is_dir():
@@ -119,7 +121,7 @@ class FileSource:
         if path is not None:
             if agent_path is not None or customer_path is not None:
                 raise SourceError("give either one stereo call file or --agent and --customer")
-            handle = _open(Path(path))
+            handle = open_audio(Path(path))
             self._files.append(handle)
             if handle.channels < 2:
                 handle.close()
@@ -144,8 +146,8 @@ class FileSource:
                 self._plan = [(handle, a), (handle, 1 - a)]
             self.name = Path(path).stem
         elif agent_path is not None and customer_path is not None:
-            ha = _open(Path(agent_path))
-            hc = _open(Path(customer_path))
+            ha = open_audio(Path(agent_path))
+            hc = open_audio(Path(customer_path))
             self._files += [ha, hc]
             if channels is not None:
                 self._plan = [(ha, _pick(ha, channels[0])), (hc, _pick(hc, channels[1]))]

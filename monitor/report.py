@@ -350,15 +350,12 @@ def moments(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _open_audio(path: Path, duration_s: float, warnings: list[str]) -> Any:
-    import soundfile as sf
+    from audio.sources import SourceError, open_audio
 
     try:
-        fh = sf.SoundFile(path)
-    except (OSError, RuntimeError, sf.LibsndfileError) as exc:
-        raise ReportError(f"{path}: cannot read audio ({exc})", EXIT_AUDIO) from None
-    if fh.frames == 0:
-        fh.close()
-        raise ReportError(f"{path}: the recording is empty", EXIT_AUDIO)
+        fh = open_audio(path)
+    except SourceError as exc:
+        raise ReportError(str(exc), EXIT_AUDIO) from None
     length = fh.frames / fh.samplerate
     if duration_s and abs(length - duration_s) > 1.0:
         warnings.append(

@@ -270,3 +270,26 @@ def test_permission_denied_says_so(tmp_path):
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert r.returncode == 3
     assert "permission denied" in one_line(r) and str(locked) in r.stderr
+    # The report's audio is read the same way.
+    log = tmp_path / "yell.jsonl"
+    assert (
+        tonewatch(
+            "replay", str(YELL), "--fast", "--no-transcribe", "--quiet", "--log", str(log)
+        ).returncode
+        == 0
+    )
+    at = cmd.index(sys.executable)
+    report = [
+        *cmd[:at],
+        sys.executable,
+        "-m",
+        "monitor",
+        "report",
+        str(log),
+        "--audio",
+        str(locked),
+    ]
+    r = subprocess.run(
+        [*report, "-o", str(tmp_path / "r.html")], capture_output=True, text=True, timeout=600
+    )
+    assert r.returncode == 3 and "permission denied" in one_line(r) and str(locked) in r.stderr
