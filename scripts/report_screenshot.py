@@ -14,6 +14,8 @@ review" (the details open, the timeline shows that moment, the player seeks ther
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -50,26 +52,35 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--out", default=str(ROOT / "docs"), help="folder for the pictures")
     ap.add_argument("--html", default=str(ROOT / "out" / "report.html"))
-    ap.add_argument("--fixture", default=str(ROOT / "fixtures" / "agent_matching.flac"))
+    # Relative to the project root (the commands run there), so the pictures show no
+    # machine's folders.
+    ap.add_argument("--fixture", default="fixtures/agent_matching.flac")
     ap.add_argument("--long", metavar="LOG", help="also photograph this (long) call's report")
     args = ap.parse_args()
     html = Path(args.html)
     html.parent.mkdir(parents=True, exist_ok=True)
+    (ROOT / "out").mkdir(exist_ok=True)
     out = Path(args.out)
     tw = [sys.executable, "-m", "monitor"]
-    with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "call.jsonl"
-        subprocess.run(
-            [*tw, "replay", args.fixture, "--fast", "--quiet", "--log", str(log)]
-            + ["--call-id", "demo-matching", "--agent-name", "dana"],
-            check=True,
-            cwd=ROOT,
-        )
-        subprocess.run(
-            [*tw, "report", str(log), "--audio", args.fixture, "-o", str(html)],
-            check=True,
-            cwd=ROOT,
-        )
+    log = Path("out") / "demo-matching.jsonl"
+    # A fresh data folder: no voice profile from earlier runs, no call index entry.
+    data = tempfile.mkdtemp(prefix="tonewatch-shot-")
+    env = {**os.environ, "XDG_DATA_HOME": data, "TONEWATCH_NO_INDEX": "1"}
+    (ROOT / log).unlink(missing_ok=True)
+    subprocess.run(
+        [*tw, "replay", args.fixture, "--fast", "--quiet", "--log", str(log)]
+        + ["--call-id", "demo-matching", "--agent-name", "dana"],
+        check=True,
+        cwd=ROOT,
+        env=env,
+    )
+    subprocess.run(
+        [*tw, "report", str(log), "--audio", args.fixture, "-o", str(html)],
+        check=True,
+        cwd=ROOT,
+        env=env,
+    )
+    shutil.rmtree(data, ignore_errors=True)
     errors = screenshot(html, out / "report.png")
     errors += screenshot(html, out / "report-phone.png", width=390)
     if args.long:
