@@ -590,7 +590,12 @@ class CallResult:
     error: str | None = None
 
 
-def alert_record(a: Any) -> dict[str, Any]:
+def alert_record(a: Any, emitted: float | None = None) -> dict[str, Any]:
+    """An alert as the harness scores it. `decided`: the stream time (s) the detector made
+    the decision (a live alert's end is the tick it was decided in; a late alert says when
+    it was found); `emitted`: the end of the block after which the pipeline handed it on."""
+    late = bool(getattr(a, "late", False))
+    decided = a.evidence.get("found_at_s", a.end) if late else a.end
     return {
         "kind": a.kind,
         "speaker": a.speaker,
@@ -598,7 +603,9 @@ def alert_record(a: Any) -> dict[str, Any]:
         "end": round(float(a.end), 3),
         "evidence": a.evidence,
         "severity": a.severity,
-        "late": bool(getattr(a, "late", False)),
+        "late": late,
+        "decided": round(float(decided), 3),
+        "emitted": None if emitted is None else round(emitted, 3),
     }
 
 
@@ -607,8 +614,11 @@ def run_pipeline(blocks: Iterable[Any], call_id: str) -> tuple[list[dict[str, An
     from monitor.pipeline import Pipeline
 
     pipe = Pipeline(_worker_config(), call_id)
-    alerts = [a for blk in blocks for a in pipe.push(blk)] + pipe.finish()
-    return [alert_record(a) for a in alerts], pipe.summary()
+    out: list[dict[str, Any]] = []
+    for blk in blocks:
+        out += [alert_record(a, pipe.decided / SR) for a in pipe.push(blk)]
+    out += [alert_record(a, pipe.decided / SR) for a in pipe.finish()]
+    return out, pipe.summary()
 
 
 def score(
@@ -881,6 +891,86 @@ def format_row(row: Row) -> str:
     return f"{cells}  {row.note}".rstrip()
 
 
+DELAY_CASES = ("shout", "shout_quiet", "emphatic", "match", "calm_reply", "shout_back")
+"""Cases whose test window opens with the customer's shouts or emphatic takes: the customer
+alert's decision delay is measured on them (hot starts are reported apart)."""
+
+
+def decision_delay(r: CallResult) -> tuple[float, bool] | None:
+    """(decision time - the true start of the customer's elevated takes, late) of the first
+    customer raised/yelling alert for that episode, or None (no such alert, or no such case).
+    The true start is the first customer take of the test window (hot starts: of the call)."""
+    s = r.spec
+    if s.case not in DELAY_CASES + ("hot_shout", "hot_emphatic"):
+        return None
+    t0 = min(
+        (a for sp, a, _ in s.layout if sp == "customer" and a >= s.window_start - 0.01),
+        default=None,
+    )
+    if t0 is None:
+        return None
+    if s.section == "hot":
+        mine = [a for a in r.alerts if a["start"] <= s.window_end + WINDOW_SLACK_S]
+    else:
+        mine = [a for a in r.alerts if a["start"] >= s.window_start - WINDOW_SLACK_S]
+    mine = [a for a in mine if a["kind"] in CUSTOMER_ELEVATED]
+    if not mine:
+        return None
+    first = min(mine, key=lambda a: a["decided"])
+    return first["decided"] - t0, bool(first["late"])
+
+
+def delay_figures(results: list[CallResult]) -> dict[str, Any]:
+    """Median and p95 of the customer alerts' decision delays (live ones), and the hot starts'
+    live/late split."""
+    live: dict[str, list[float]] = {}
+    hot: dict[str, list[float]] = {"live": [], "late": []}
+    for r in results:
+        d = decision_delay(r)
+        if d is None:
+            continue
+        if r.spec.section == "hot":
+            hot["late" if d[1] else "live"].append(d[0])
+        elif not d[1]:
+            live.setdefault(r.spec.case, []).append(d[0])
+    every = [x for xs in live.values() for x in xs]
+
+    def stat(xs: list[float]) -> dict[str, float]:
+        if not xs:
+            return {}
+        return {
+            "n": len(xs),
+            "median": round(float(np.median(xs)), 2),
+            "p95": round(float(np.percentile(xs, 95)), 2),
+            "max": round(float(max(xs)), 2),
+        }
+
+    return {
+        "all": stat(every),
+        "by_case": {k: stat(v) for k, v in sorted(live.items())},
+        "hot_live": stat(hot["live"]),
+        "hot_late": stat(hot["late"]),
+    }
+
+
+def format_delays(name: str, fig: dict[str, Any]) -> str:
+    a = fig["all"]
+    if not a:
+        return f"[{name}] customer alert decision delay: no alerts"
+    cases = ", ".join(f"{k} {v['median']:.2f}/{v['p95']:.2f}" for k, v in fig["by_case"].items())
+    line = (
+        f"[{name}] customer alert decision delay after the elevated takes start: median "
+        f"{a['median']:.2f} s, p95 {a['p95']:.2f} s, max {a['max']:.2f} s (n={a['n']}; "
+        f"median/p95 by case: {cases})"
+    )
+    for key in ("hot_live", "hot_late"):
+        h = fig[key]
+        if h:
+            line += f"\n    hot starts {key[4:]}: n={h['n']}, median {h['median']:.2f} s"
+            line += f", p95 {h['p95']:.2f} s"
+    return line
+
+
 def format_calm(calm: dict[str, Any]) -> str:
     if "error" in calm:
         return f"calm call: MISS, raised {calm['error']}"
@@ -1048,6 +1138,8 @@ def format_table(columns: list[Column]) -> list[str]:
             mark = "" if r.ok else " MISS"
             cells.append(f"{100 * r.rate:5.1f}% ({r.n:>3}){mark:<5}" if r.n else f"{'-':>19}")
         out.append(f"{first.case:<15} {target:>7}  " + "  ".join(f"{c:>19}" for c in cells))
+    for c in columns:
+        out.append(format_delays(c.name, delay_figures(c.results)))
     calm = [c for c in columns if c.calm is not None]
     for c in calm:
         assert c.calm is not None
@@ -1132,6 +1224,7 @@ def main(argv: list[str] | None = None) -> int:
                     "actors": c.actors,
                     "fitted": c.fitted,
                     "rows": [asdict(r) for r in c.rows()],
+                    "decision_delay": delay_figures(c.results),
                     "calm_call": c.calm,
                     "calls": [asdict(r) for r in c.results],
                 }
