@@ -55,6 +55,8 @@ class EchoLocator:
         # learned on ticks where the two are clearly one voice; None until seen.
         self.leak_db: list[float | None] = [None, None]
         self.carry: tuple[int, int] | None = None  # (follower, until stream time)
+        # How far (decimated samples) each channel's copy lags its source, as last seen.
+        self.delay = [0, 0]
         self.tail = int(0.4 * SAMPLE_RATE)
 
     def push(self, start: int, a: np.ndarray, b: np.ndarray) -> None:
@@ -83,25 +85,48 @@ class EchoLocator:
         size = 1 << int(np.ceil(np.log2(b.size + core.size)))
         r = np.fft.irfft(np.conj(np.fft.rfft(core, size)) * np.fft.rfft(b, size), size)
         r = r[: 2 * lag + 1]
-        k = int(np.argmax(np.abs(r)))
-        if abs(r[k]) < self.min_corr * np.sqrt(ea * eb):
+        # Normalised by the energy of the part of `b` each lag compares with `core`, so a
+        # peak is at most 1 whatever the lag.
+        cs = np.concatenate([[0.0], np.cumsum(b.astype(np.float64) ** 2)])
+        eb_k = cs[core.size : core.size + r.size] - cs[: r.size]
+        norm = np.abs(r) / np.sqrt(ea * np.maximum(eb_k, 1e-20))
+        norm[eb_k <= 1e-12] = 0.0
+        k = int(np.argmax(norm))
+        peak = float(norm[k])
+        eb = float(eb_k[k])
+        if peak < self.min_corr:
             return None
         shift = k - lag  # > 0: b lags a, so a is the source
         if shift == 0:
             shift = 1 if ea >= eb else -1
         follower = 1 if shift > 0 else 0
+        self.delay[follower] = abs(k - lag)
         # The follower's level over the source's, against what its copy usually is:
         # clearly more means the follower's own voice is there too (double talk).
         ratio = 10 * np.log10((eb / ea) if follower == 1 else (ea / eb))
         known = self.leak_db[follower]
-        if abs(r[k]) >= self.sure_corr * np.sqrt(ea * eb):
+        if peak >= self.sure_corr:
             self.leak_db[follower] = ratio if known is None else known + 0.1 * (ratio - known)
         elif known is not None and ratio > known + self.own_voice_db:
             return None
         return follower
 
-    def judge(self, start: int, both: np.ndarray, tick: int) -> tuple[np.ndarray, np.ndarray]:
-        """Per hop from `start`: hops of each channel that are the other channel's voice."""
+    def judge(
+        self,
+        start: int,
+        both: np.ndarray,
+        tick: int,
+        voiced: tuple[np.ndarray, np.ndarray] | None = None,
+        level: tuple[np.ndarray, np.ndarray] | None = None,
+        ref: tuple[float | None, float | None] = (None, None),
+        floor_db: float = 15.0,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per hop from `start`: hops of each channel that are the other channel's voice.
+
+        In the tail of a shared sound the follower keeps its own speech only where it has
+        a voice of its own: voiced hops (`voiced`), a loudest hop (`level`, dB) no more
+        than `floor_db` below its typical speech level (`ref`), and more energy than its
+        copy usually has. The VAD's hangover and the copy's reverberation have none."""
         n = both.shape[0]
         masks = (np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
         d, lag = self.decim, self.lag
@@ -120,18 +145,31 @@ class EchoLocator:
             ea = float(core @ core)
             eb = float(b[lag:-lag] @ b[lag:-lag])
             follower = self._follower(core, b, ea, eb)
-            if follower is None and self.carry is not None and lo < self.carry[1]:
+            if follower is not None:
+                # The shared sound's tail runs on from its last tick heard on both channels.
+                self.carry = (follower, hi + self.tail)
+            elif self.carry is not None and lo < self.carry[1]:
                 # The tail of a shared sound (reverberation, the VAD's hangover) stays
                 # with the channel that was following.
                 f = self.carry[0]
                 known = self.leak_db[f]
-                own = (ea, eb)[f] / max((ea, eb)[1 - f], 1e-20)
-                if known is None or 10 * np.log10(own + 1e-20) <= known + self.own_voice_db:
+                # The follower against the source as it was one copy delay earlier.
+                src = (a, b)[1 - f]
+                s = self.delay[f]
+                src = src[lag - s : src.size - lag - s]
+                own = (ea, eb)[f] / max(float(src @ src), 1e-20)
+                quiet = voiced is not None and not voiced[f][t0 : t0 + tick].any()
+                typical = ref[f]
+                if level is not None and typical is not None:
+                    quiet |= bool(level[f][t0 : t0 + tick].max() < typical - floor_db)
+                if (
+                    quiet
+                    or known is None
+                    or 10 * np.log10(own + 1e-20) <= known + self.own_voice_db
+                ):
                     follower = f
             if follower is None:
                 continue
-            if self.carry is None or self.carry[0] != follower or lo >= self.carry[1]:
-                self.carry = (follower, hi + self.tail)
             masks[follower][t0 : t0 + tick] = sel
             self.shared_hops[follower] += int(sel.sum())
         # Keep only what the next ticks may look back on.
@@ -201,8 +239,21 @@ class CrosstalkGuard:
         feats = (a, b)
         both = a.speech & b.speech
         # One voice heard on both channels goes to its source first.
-        shared = self.echo.judge(a.start, both, tick)
-        refs = [self._refs(i, feats[i], feats[i].speech & ~both & ~shared[i], tick) for i in (0, 1)]
+        shared = self.echo.judge(
+            a.start,
+            both,
+            tick,
+            (a.voiced, b.voiced),
+            (a.level_db, b.level_db),
+            (self.ref[0], self.ref[1]),
+            self.margin_db,
+        )
+        # A channel's own level is learned where it speaks alone or the other channel only
+        # carries its copy (with leaks both ways, the other VAD is rarely silent).
+        refs = [
+            self._refs(i, feats[i], feats[i].speech & ~shared[i] & (~both | shared[1 - i]), tick)
+            for i in (0, 1)
+        ]
         for i in (0, 1):
             if shared[i].any():
                 feats[i].speech[shared[i]] = False

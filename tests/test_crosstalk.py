@@ -56,8 +56,12 @@ def test_each_channel_hearing_both_people_invents_no_overlap(cfg):
     # Without the correlation test this call has ~20 s of "overlap"; what is left is a few
     # 200 ms ticks where the copy's level swings past what the copy usually is.
     assert summary["overlap_s"] <= clean_summary["overlap_s"] + 2.0, summary["overlap_s"]
-    # The copies were given to their sources, on both channels.
-    assert summary["crosstalk_s"]["agent"] > 3 and summary["crosstalk_s"]["customer"] > 3
+    # The copies were given to their sources, on both channels: the agent's copy on the
+    # customer's channel by the guard, the customer's copy in the agent's mic by the guard
+    # until the headset-bleed canceller has learned it, then by the canceller.
+    assert summary["crosstalk_s"]["customer"] > 3, summary["crosstalk_s"]
+    assert summary["crosstalk_s"]["agent"] > 0.5, summary["crosstalk_s"]
+    assert summary["headset_bleed"]["discounted_s"] > 3, summary["headset_bleed"]
     # Each speaker's baseline is their own voice, not the other's.
     assert abs(summary["baseline"]["agent"]["pitch_st"] - 12 * np.log2(2.1)) < 1.0
     assert abs(summary["baseline"]["customer"]["pitch_st"] - 12 * np.log2(1.3)) < 1.0
