@@ -106,7 +106,8 @@ class DetectorSettings:
     """Voiced speech (s; about 6 s of talk) in each block that may become a calmer baseline."""
     settle_loud_db: float = 12.0
     """A block this much quieter (dB; the ANSI normal-to-loud step) and lower or darker
-    than earlier speech means the speaker calmed down; late raised alerts need it too."""
+    than earlier speech means the speaker calmed down (the customer also does with their
+    raised step held for two blocks); the agent's late raised alerts need it too."""
     history_s: float = 180.0
     """Call time (s) kept to be judged again when a speaker's baseline settles lower."""
     agent_critical_level_db: float = 12.0

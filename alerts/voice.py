@@ -102,6 +102,7 @@ class VoiceTracker:
         self._block_n = 0
         self.settle_frames = int(s.settle_block_s * per_s)
         self._blocks: deque[tuple[int, VoiceStats]] = deque()
+        self._prev_data: np.ndarray | None = None
         self.history: deque[Judged] = deque()
         self.alerted: list[list[int]] = []  # [start, end, state order] of alerted episodes
         self.late: list[LateEpisode] = []
@@ -335,11 +336,18 @@ class VoiceTracker:
         """A new block of voiced speech: when an earlier block (or the baseline) reads as
         elevated against it, and the baseline is not calmer already, the speaker has calmed
         down. The block becomes the baseline and the call so far is judged again against it
-        (episodes missed live become late episodes)."""
+        (episodes missed live become late episodes).
+
+        A smaller, speaker-relative step counts when it holds for two blocks in a row: both
+        this block and the one before are quieter than an earlier block by the speaker's
+        raised threshold and lower in pitch or balance by an effort step, and the baseline
+        sits above them (by half the raised step, or an effort step in pitch or balance).
+        The two blocks together become the baseline."""
         data = np.concatenate(self._block)
         self._block, self._block_n = [], 0
         cand = summarize(data[:, 0], data[:, 1], data[:, 2])
         earlier = list(self._blocks)
+        prev_data, self._prev_data = self._prev_data, data
         self._blocks.append((now, cand))
         horizon = now - int(self.s.history_s * SAMPLE_RATE)
         while self._blocks[0][0] < horizon:
@@ -347,10 +355,38 @@ class VoiceTracker:
         b = self.baseline.stats
         if b is None:
             return
-        if not self._elevated_over(b, cand, 0.5):
+        if self._elevated_over(b, cand, 0.5) and any(
+            self._elevated_over(x, cand) for _, x in [*earlier, (now, b)]
+        ):
+            self._settle_on(cand, now)
             return
-        if not any(self._elevated_over(x, cand) for _, x in [*earlier, (now, b)]):
+        if self.speaker != "customer" or prev_data is None or len(earlier) < 2:
+            return  # the agent's calm voice comes from their profile (and a loud step)
+        prev = earlier[-1][1]
+        if not any(
+            self._raised_over(x, cand) and self._raised_over(x, prev) for _, x in earlier[:-1]
+        ):
             return
+        both = np.concatenate([prev_data, data])
+        pair = summarize(both[:, 0], both[:, 1], both[:, 2])
+        if self._above(b, pair):
+            self._settle_on(pair, now)
+
+    def _raised_over(self, x: VoiceStats, cand: VoiceStats) -> bool:
+        """`x` is louder than `cand` by the speaker's raised threshold and higher or
+        brighter by an effort step."""
+        s = self.s
+        dl, dp, db = _deltas(x, cand)
+        return dl >= self.raised_db() and (dp >= s.effort_pitch_st or db >= s.effort_balance_db)
+
+    def _above(self, b: VoiceStats, cand: VoiceStats) -> bool:
+        """The baseline sits above `cand`: half a raised step louder, or an effort step
+        higher or brighter (a baseline learned on emphatic speech at a calm level)."""
+        s = self.s
+        dl, dp, db = _deltas(b, cand)
+        return dl >= 0.5 * self.raised_db() or dp >= s.effort_pitch_st or db >= s.effort_balance_db
+
+    def _settle_on(self, cand: VoiceStats, now: int) -> None:
         self.baseline.seed(cand)
         self.settled += 1
         self._rejudge(now)
@@ -380,12 +416,15 @@ class VoiceTracker:
                 found.append(LateEpisode(state, start, end, peak[2], ref))
             run.clear()
 
+        # The customer's late raised episodes use the live, speaker-relative level step; the
+        # agent's only a loud step (their calm voice comes from the profile, see _settle).
+        late_raised_db = self.raised_db() if self.speaker == "customer" else s.settle_loud_db
         last_t = None
         for j in self.history:
             d = _deltas(j.stats, ref)
             lv = self.classify(d, pitch_abs=j.stats.pitch_st, spread=j.spread)
-            if lv == "raised" and d[0] < s.settle_loud_db:
-                lv = "normal"  # late, only a loud step is worth telling as raised
+            if lv == "raised" and d[0] < late_raised_db:
+                lv = "normal"  # late, only a louder voice is worth telling as raised
             if lv == "normal":
                 if last_t is not None and j.t - last_t > s.exit_s * SAMPLE_RATE:
                     close()

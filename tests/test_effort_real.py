@@ -1,0 +1,73 @@
+"""Vocal effort on real speech (RAVDESS development actors from ../shared) through the real
+pipeline: a caller who starts emphatic and calms down, an agent shouting back at a shouting
+caller, a high voice speaking normally. The calls are built as the detection evaluation
+builds them (bench/eval_detection.py), so each test is one row of its table."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+import zlib
+from types import ModuleType
+
+import numpy as np
+import pytest
+
+from audio.sources import ArraySource
+from monitor.config import load_config
+from monitor.pipeline import Pipeline
+from tests.conftest import ROOT, SHARED
+
+RAVDESS = SHARED / "ravdess"
+pytestmark = pytest.mark.skipif(
+    not RAVDESS.is_dir(), reason=f"development recordings not found ({RAVDESS})"
+)
+
+
+def _harness() -> ModuleType:
+    name = "eval_detection"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / "eval_detection.py")
+        assert spec is not None and spec.loader is not None
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules[name] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules[name]
+
+
+def _call(section: str, case: str, actor: int, partner: int):
+    """(spec, alerts) of one evaluation call: built with the harness's seed, run here."""
+    ev = _harness()
+    job = ev.Job(section, case, actor, partner, str(RAVDESS), 1234)
+    rng = np.random.default_rng([job.seed, zlib.crc32(job.key.encode())])
+    spec, agent, customer = ev.BUILDERS[section](job.ravdess, case, actor, partner, rng)
+    pipe = Pipeline(load_config(None), spec.call_id)
+    alerts = [a for blk in ArraySource(agent, customer) for a in pipe.push(blk)]
+    return spec, alerts + pipe.finish()
+
+
+def test_an_emphatic_start_is_a_late_alert_at_its_real_start() -> None:
+    # Actor 2 opens with ~6 s of angry-normal takes (a few dB louder, a little higher),
+    # then calms down: no 12 dB step, so only the speaker-relative settling finds it.
+    spec, alerts = _call("hot", "hot_emphatic", 2, 3)
+    mine = [a for a in alerts if a.kind in ("customer_raised", "customer_yelling")]
+    assert len(mine) == 1, [(a.kind, a.start, a.late) for a in alerts]
+    a = mine[0]
+    assert a.late and a.evidence["reference"] == "settled"
+    assert a.start <= spec.window_end  # inside the emphatic opening, not when found
+    assert a.evidence["found_at_s"] > spec.window_end
+    assert a.message.startswith("Earlier: ")
+
+
+def test_shouting_back_at_a_shouting_caller_is_one_matching_alert() -> None:
+    spec, alerts = _call("matching", "shout_back", 1, 2)
+    agent = [a for a in alerts if a.speaker == "agent" and a.start >= spec.window_start - 1]
+    assert [a.kind for a in agent] == ["agent_matching"], [(a.kind, a.start) for a in agent]
+    assert agent[0].evidence["agent_state"] in ("raised", "yelling")
+    assert any(a.kind == "customer_yelling" for a in alerts)
+
+
+def test_a_high_voice_speaking_normally_gives_nothing() -> None:
+    # Actor 4's normal takes shifted up 4 semitones (about 300 Hz) for the whole call.
+    _, alerts = _call("hot", "high_normal", 4, 5)
+    assert not [a for a in alerts if a.speaker == "customer"], [(a.kind, a.start) for a in alerts]
