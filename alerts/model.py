@@ -117,5 +117,42 @@ class TranscriptRecord:
         return rec
 
 
-Record = Alert | TranscriptRecord
-"""What the pipeline emits and the sinks receive: an alert, or a transcribed snippet."""
+@dataclass
+class AlertWords:
+    """Words heard after an alert went out, for that alert (kind `alert_words`).
+
+    Live, an alert waits for its words only until its deadline; when the rest of the
+    episode's speech is transcribed later, the words' evidence goes to the log as this
+    record, naming the alert by kind, speaker and start. Readers of the log
+    (`monitor.calllog`) fold it into that alert's ``evidence.words``: it is never a second
+    alert, and the agent's view does not show it.
+    """
+
+    kind: str
+    speaker: str
+    start: float
+    end: float
+    words: dict[str, Any]
+    call: str = ""
+    at: str = ""
+    agent: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        rec: dict[str, Any] = {
+            "record": "alert_words",
+            "kind": self.kind,
+            "speaker": self.speaker,
+            "start": round(self.start, 3),
+            "end": round(self.end, 3),
+            "words": self.words,
+            "call": self.call,
+            "at": self.at,
+        }
+        if self.agent is not None:
+            rec["agent"] = self.agent
+        return rec
+
+
+Record = Alert | TranscriptRecord | AlertWords
+"""What the pipeline emits: an alert, a transcribed snippet, or later words for an alert
+already emitted (the log keeps those; the agent's view takes the other two)."""

@@ -13,10 +13,15 @@ moment to hear what was said:
   agent's ``agent_matching``, ``agent_yelling`` and ``agent_raised`` (unless the agent's own
   words are negative) and ``agent_interrupting`` (cooperative overlap) are dropped, and
   counted in the summary.
-- An alert waits at most `OpinionSettings.wait_s` after its episode's start (stream time).
-  When transcription is off, behind, or the words are unreliable (low avg_logprob or word
-  probability, high no_speech_prob, or an unsure language: a call in a language the model
-  does not speak), the acoustic decision stands and the alert says it had no words to go on.
+- Live, an alert waits at most `OpinionSettings.wait_s` after its episode's start (the
+  alert's ``start``, stream time), so an alert the detector decides at or after that
+  deadline goes out at once with the words already heard. When transcription is off,
+  behind, or the words are unreliable (low avg_logprob or word probability, high
+  no_speech_prob, or an unsure language: a call in a language the model does not speak),
+  the acoustic decision stands and the alert says it had no words to go on.
+- Words of the episode that are transcribed after its alert went out do not make a second
+  alert: they come out as an `AlertWords` record for the log, which readers fold into the
+  alert's evidence.
 
 The stage never reads a clock: it is pushed the stream time the analysis has reached,
 with ``ready(speaker, t)`` telling whether that speaker's speech up to stream time ``t``
@@ -35,14 +40,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from alerts.cues import TENSE_S
-from alerts.model import ACOUSTIC_KINDS, Alert
+from alerts.model import ACOUSTIC_KINDS, Alert, AlertWords
 from alerts.valence import Valence, judge
 from audio.transcribe import Transcript
 from audio.types import SAMPLE_RATE, SPEAKERS
 
 HELD = frozenset(ACOUSTIC_KINDS)
-"""The alerts the words may change: every acoustic kind."""
-"""Alert kinds the stage judges (others pass at once)."""
+"""The alerts the words may change (every acoustic kind); others pass at once."""
 
 RAPPORT_KINDS = frozenset({"agent_raised", "agent_yelling", "agent_matching"})
 """The agent's elevated-voice alerts that shared positive excitement cancels."""
@@ -54,6 +58,10 @@ NO_WORDS = " No words to go on."
 OWN_WORDS_S = 0.5
 """Words from this long (s) before an episode's start count as the episode's own."""
 
+AMEND_S = 20.0
+"""Words of an alert's speech transcribed up to this long (s of stream time) after the
+alert went out still amend its evidence in the log."""
+
 Ready = Callable[[str, int], bool]
 
 
@@ -63,8 +71,9 @@ class OpinionSettings:
 
     Attributes:
         wait_s: most seconds after an episode's start that its alert waits for words
-            (live). The deadline is checked on the 0.2 s decision ticks of the block that
-            reaches it, so 2.7 s keeps the alert within 3 s of the episode's start.
+            (live); an alert decided later waits not at all. The deadline is checked on
+            the 0.2 s decision ticks of the block that reaches it, so 2.7 s keeps the
+            alert within 3 s of the episode's start.
         lookback_s: words said this long (s) before an episode's start count as its words.
         rapport_s: an upbeat customer moment makes the agent's excitement rapport for this
             long (s) after the upbeat alert's end.
@@ -89,6 +98,15 @@ class OpinionSettings:
 class _Held:
     alert: Alert
     deadline: int
+
+
+@dataclass
+class _Sent:
+    """An alert that went out before all of its speech was transcribed."""
+
+    alert: Alert  # as emitted
+    asked: Alert  # as the detector gave it (its end: the speech the words cover)
+    words: dict[str, Any]
 
 
 def reliable(t: Transcript, s: OpinionSettings) -> bool:
@@ -122,7 +140,8 @@ class SecondOpinion:
         self.words = words
         self.offline = offline
         self.held: list[_Held] = []
-        self.outbox: list[Alert] = []
+        self.sent: list[_Sent] = []
+        self.outbox: list[Alert | AlertWords] = []
         self.heard: dict[str, list[Transcript]] = {sp: [] for sp in SPEAKERS}
         self.upbeat_until: int | None = None
         self.tense_spans: list[tuple[int, int]] = []
@@ -133,15 +152,22 @@ class SecondOpinion:
             "rapport_dropped": 0,
             "no_words": 0,
             "unreliable": 0,
+            "amended": 0,
         }
 
     # -- what the pipeline needs ------------------------------------------------------
 
-    def wanted(self) -> list[tuple[str, int]]:
-        """(speaker, stream time) of speech whose words held alerts wait for."""
+    def wanted(self, now: int | None = None) -> list[tuple[str, int]]:
+        """(speaker, stream time) of speech whose words held alerts wait for (live, at
+        stream time ``now``: only alerts whose deadline is still ahead)."""
         if not self.words:
             return []
-        return [(h.alert.speaker, _t(h.alert.end)) for h in self.held]
+        live = now is not None and not self.offline
+        return [
+            (h.alert.speaker, _t(h.alert.end))
+            for h in self.held
+            if not (live and now is not None and now >= h.deadline)
+        ]
 
     @property
     def holding(self) -> bool:
@@ -168,8 +194,9 @@ class SecondOpinion:
 
     def push(
         self, now: int, transcripts: Iterable[Transcript], ready: Ready | None = None
-    ) -> list[Alert]:
-        """Take new transcripts at stream time ``now``; return the alerts to emit.
+    ) -> list[Alert | AlertWords]:
+        """Take new transcripts at stream time ``now``; return the alerts to emit, and
+        `AlertWords` for alerts already emitted whose words came in since.
 
         Args:
             now: stream time the analysis has reached.
@@ -178,22 +205,40 @@ class SecondOpinion:
                 None means nothing more will come (decide now).
         """
         for t in transcripts:
-            self.heard[t.speaker].append(t)
+            self._hear(t)
         out, self.outbox = self.outbox, []
         self._forget(now)
         out += self._decide(now, ready)
+        out += self._amend(now, ready)
         return out
 
-    def flush(self, now: int) -> list[Alert]:
+    def flush(self, now: int) -> list[Alert | AlertWords]:
         """Decide every held alert with the words there are (end of the call)."""
         out, self.outbox = self.outbox, []
-        return out + self._decide(now, None, final=True)
+        out += self._decide(now, None, final=True)
+        return out + self._amend(now, None)
 
     def summary(self) -> dict[str, Any]:
         """Counts of what the words decided, for the call summary."""
         return dict(self.counts)
 
     # -- decisions --------------------------------------------------------------------
+
+    def _hear(self, t: Transcript) -> None:
+        """Keep a transcript; a provisional look at speech that a newer transcript covers
+        whole (the turn's own, or a longer look) is dropped, so no words count twice."""
+        tol = _t(0.05)
+        heard = self.heard[t.speaker]
+        if t.provisional and any(
+            h.start <= t.start + tol and h.end >= t.end - tol and not h.provisional for h in heard
+        ):
+            return
+        kept = [
+            h
+            for h in heard
+            if not (h.provisional and h.start >= t.start - tol and h.end <= t.end + tol)
+        ]
+        self.heard[t.speaker] = [*kept, t]
 
     def _forget(self, now: int) -> None:
         keep = _t(60.0)
@@ -208,21 +253,50 @@ class SecondOpinion:
         for h in order:
             a = h.alert
             heard = not self.words or ready is None or ready(a.speaker, _t(a.end))
-            words_in = heard or final or (now >= h.deadline and not self.offline)
+            due = now >= h.deadline and not self.offline  # live: waited long enough
+            # An agent's alert waits for a customer verdict still to come, but live never
+            # past its own deadline.
             customer_pending = a.speaker == "agent" and any(
                 r.alert.speaker == "customer" for r in remaining
             )
-            if not words_in or (customer_pending and not final):
+            if not (heard or final or due) or (customer_pending and not (final or due)):
                 remaining.append(h)
                 continue
             decided = self._judge(a, heard)
             if decided is not None:
                 out.append(decided)
+                if not heard and not final and a.kind != "agent_interrupting":
+                    words = decided.evidence.get("words", {})
+                    self.sent.append(_Sent(decided, a, words))
         self.held = remaining
         out.sort(key=lambda x: x.end)
         return out
 
-    def _valence(self, a: Alert, ready: bool) -> tuple[Valence | None, str]:
+    def _amend(self, now: int, ready: Ready | None) -> list[Alert | AlertWords]:
+        """Later words for alerts that went out before their speech was transcribed."""
+        out: list[Alert | AlertWords] = []
+        waiting: list[_Sent] = []
+        for sent in self.sent:
+            a = sent.asked
+            if ready is not None and not ready(a.speaker, _t(a.end)):
+                if now - _t(a.end) < _t(AMEND_S):
+                    waiting.append(sent)
+                continue
+            valence, why = self._valence(a, True, count=False)
+            words = valence.evidence() if valence is not None else {"verdict": "none", "why": why}
+            if words == sent.words:
+                continue
+            self.counts["amended"] += 1
+            if a.speaker == "customer" and valence is not None and valence.verdict == "negative":
+                self.tense_spans.append((_t(a.start), _t(a.end)))
+            e = sent.alert
+            out.append(
+                AlertWords(e.kind, e.speaker, e.start, e.end, {**words, "late": True}, e.call)
+            )
+        self.sent = waiting
+        return out
+
+    def _valence(self, a: Alert, ready: bool, count: bool = True) -> tuple[Valence | None, str]:
         """The words of the alert's speaker around its episode, or (None, why not)."""
         if not self.words:
             return None, "transcription off"
@@ -235,7 +309,7 @@ class SecondOpinion:
             # The episode's own speech gave no words to trust: earlier words alone do
             # not decide how this is meant.
             if near:
-                self.counts["unreliable"] += 1
+                self.counts["unreliable"] += count
                 return None, "words unreliable"
             return None, "no words understood" if ready else "no words in time"
         good = [

@@ -10,8 +10,11 @@ that wait for the words' second opinion.
 2. Raised voices: replays the fixture calls with a raised or yelling customer
    (customer_yelling, agent_matching, words_*.flac) the same way, and measures when each
    customer alert (yelling, raised, upbeat) reaches the sinks after its episode's start
-   (replay start + alert start): the target is at most 3 s. Says how many were decided
-   with words and how many had none in time.
+   (replay start + alert start): the target is at most 3 s. Beside each it prints when
+   the detector itself decided (stream seconds after the episode's start), so the delay
+   the words add can be told from the detector's own. Says how many were decided with
+   words, how many had none in time, and how many had their words amended in the log
+   afterwards (`alert_words` records).
 
 Prints each delay, then the median and 95th percentile over all runs.
 
@@ -79,7 +82,7 @@ def build_call(path: Path, gap_s: float) -> list[tuple[str, float, float]]:
     return placed
 
 
-def one_run(call: Path, block_s: float) -> list[tuple[str, str, float, float]]:
+def one_run(call: Path, block_s: float) -> tuple[list[tuple[str, str, float, float]], int]:
     cfg = load_config()
     speech = SpeechSetup.build(cfg, policy="drop_oldest")  # real-time pace, as live
     worker, spotter, _ = speech.parts("latency")
@@ -96,14 +99,14 @@ def one_run(call: Path, block_s: float) -> list[tuple[str, str, float, float]]:
             heard.append((f"phrase:{rec.cue}", rec.speaker, rec.end, now - (t0 + rec.end)))
         elif rec.kind in CUSTOMER_KINDS:
             words = rec.evidence.get("words", {}).get("verdict", "?")
-            what = f"elevated:{rec.kind}:{words}"
+            what = f"elevated:{rec.kind}:{rec.end - rec.start:.2f}:{words}"
             heard.append((what, rec.speaker, rec.start, now - (t0 + rec.start)))
 
     setup = CallSetup(cfg=cfg, call="latency", worker=worker, spotter=spotter, sinks=[sink])
     source = FileSource(str(call), block_s=block_s)
     t0 = time.monotonic()
-    run_call(paced(source), setup)
-    return heard
+    result = run_call(paced(source), setup)
+    return heard, int(result.summary["second_opinion"].get("amended", 0))
 
 
 def main() -> int:
@@ -117,17 +120,25 @@ def main() -> int:
     args = ap.parse_args()
     delays: dict[str, list[float]] = {"phrase": [], "transcript": [], "elevated": []}
     words = {"with words": 0, "no words": 0}
+    amended = 0
     for run in range(args.runs):
         for name in ELEVATED_CALLS:
-            for what, _speaker, start, delay in one_run(ROOT / "fixtures" / name, args.block):
+            heard, n_amended = one_run(ROOT / "fixtures" / name, args.block)
+            amended += n_amended
+            for what, _speaker, start, delay in heard:
                 if not what.startswith("elevated"):
                     continue
+                _, kind, decided, verdict = what.split(":")
                 print(
-                    f"run {run}: {name:<22} {what:<36} start {start:6.2f} s  delay {delay:5.2f} s"
+                    f"run {run}: {name:<22} {kind:<17} words {verdict:<8} start {start:6.2f} s  "
+                    f"detector {decided} s  delay {delay:5.2f} s"
                 )
                 delays["elevated"].append(delay)
-                words["no words" if what.endswith(":none") else "with words"] += 1
-    print(f"customer alerts decided: {words['with words']} with words, {words['no words']} without")
+                words["no words" if verdict == "none" else "with words"] += 1
+    print(
+        f"customer alerts decided: {words['with words']} with words, {words['no words']} "
+        f"without; alerts whose words were amended in the log later: {amended}"
+    )
     if not args.skip_phrases:
         with tempfile.TemporaryDirectory() as tmp:
             call = Path(tmp) / "phrases_call.flac"
@@ -137,7 +148,7 @@ def main() -> int:
                 f"blocks of {args.block} s"
             )
             for run in range(args.runs):
-                for what, speaker, end, delay in one_run(call, args.block):
+                for what, speaker, end, delay in one_run(call, args.block)[0]:
                     if what.startswith("elevated"):
                         continue
                     print(

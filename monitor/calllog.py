@@ -29,7 +29,15 @@ from typing import Any
 from alerts.model import KINDS, SEVERITIES
 
 SPEAKERS = ("agent", "customer")
-RECORD_KINDS = ("call_start", "alert", "transcript", "track", "device", "call_summary")
+RECORD_KINDS = (
+    "call_start",
+    "alert",
+    "alert_words",
+    "transcript",
+    "track",
+    "device",
+    "call_summary",
+)
 
 
 MAX_LINE = 1 << 20
@@ -112,6 +120,14 @@ SCHEMA: dict[str, dict[str, tuple[Check, bool]]] = {
         "evidence": (_opt(_obj), False),
         "text": (_opt(_text), False),
         "cue": (_opt(_text), False),
+        "at": (_opt(_text), False),
+    },
+    "alert_words": {
+        "kind": (_text, True),
+        "speaker": (_text, True),
+        "start": (_time, True),
+        "end": (_opt(_time), False),
+        "words": (_obj, True),
         "at": (_opt(_text), False),
     },
     "transcript": {
@@ -424,6 +440,8 @@ def _add(calls: dict[str, CallLog], path: Path, rec: dict[str, Any]) -> None:
         call.start = rec
     elif kind == "alert":
         call.alerts.append(rec)
+    elif kind == "alert_words":
+        _fold_words(call, rec)
     elif kind == "transcript":
         call.transcripts.append(rec)
     elif kind == "track":
@@ -434,6 +452,16 @@ def _add(calls: dict[str, CallLog], path: Path, rec: dict[str, Any]) -> None:
         call.devices.append(rec)
     elif kind == "call_summary":
         call.summary = rec
+
+
+def _fold_words(call: CallLog, rec: dict[str, Any]) -> None:
+    """Words heard after an alert went out become that alert's ``evidence.words`` (the
+    latest alert of that kind, speaker and start; none such: the record is ignored)."""
+    for alert in reversed(call.alerts):
+        same = alert["kind"] == rec["kind"] and alert["speaker"] == rec["speaker"]
+        if same and abs(float(alert["start"]) - float(rec["start"])) < 1e-3:
+            alert["evidence"] = {**(alert.get("evidence") or {}), "words": rec["words"]}
+            return
 
 
 def track_end(rec: dict[str, Any]) -> float:

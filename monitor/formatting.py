@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alerts.model import Alert, Record, TranscriptRecord
+from alerts.model import Alert, AlertWords, Record, TranscriptRecord
 
 
 def clock(seconds: float) -> str:
@@ -15,6 +15,9 @@ def format_record(rec: Record) -> str:
     """Terminal text: two lines for an alert (what happened, what to do), one for speech."""
     if isinstance(rec, TranscriptRecord):
         return f"[{clock(rec.start)}] {'':<8} {rec.speaker:>8} said: {rec.text}"
+    if isinstance(rec, AlertWords):
+        verdict = rec.words.get("verdict", "none")
+        return f"[{clock(rec.start)}] {'':<8} {rec.kind:<19} words heard later: {verdict}"
     return format_alert(rec)
 
 

@@ -38,12 +38,22 @@ __all__ = ["Analysis", "Pipeline", "Record", "analyze"]
 
 
 class Transcriber(Protocol):
-    """What the pipeline needs of a transcription worker (audio/transcribe.py)."""
+    """What the pipeline needs of a transcription worker (`audio.transcribe.TranscriptionWorker`).
 
+    ``policy`` is "block" offline (the pipeline waits for words an alert needs, so verdicts
+    do not depend on machine speed) or "drop_oldest" live (it only moves them to the front
+    of the queue). Times are stream sample indices.
+    """
+
+    @property
+    def policy(self) -> str: ...
     def submit(self, snippet: Snippet) -> bool: ...
     def poll(self) -> list[Transcript]: ...
     def close(self, timeout: float | None = None) -> list[Transcript]: ...
     def stats(self) -> WorkerStats: ...
+    def pending_before(self, speaker: str, t: int) -> bool: ...
+    def promote(self, speaker: str, t: int) -> None: ...
+    def wait_for(self, speaker: str, t: int, timeout: float | None = None) -> bool: ...
 
 
 class Pipeline:
@@ -84,12 +94,13 @@ class Pipeline:
         a = cfg.analysis
         self.turns = {sp: Turns(sp, a.onset_s, a.hangover_s) for sp in SPEAKERS}
         self.snippets = 0
+        self._building: int | None = None  # onset of the customer's episode building
         # The words as a second opinion on raised-voice alerts (alerts/second_opinion.py).
-        policy = getattr(getattr(transcriber, "settings", None), "policy", None)
+        offline = transcriber is not None and transcriber.policy == "block"
         self.opinion = (
             opinion
             if opinion is not None
-            else SecondOpinion(words=transcriber is not None, offline=policy == "block")
+            else SecondOpinion(words=transcriber is not None, offline=offline)
         )
         if spotter is not None:
             spotter.moment = self.opinion.tense  # guarded cues count in a tense moment
@@ -207,15 +218,20 @@ class Pipeline:
             return True
         sp: Speaker = "agent" if speaker == "agent" else "customer"
         submitted = self.turns[sp].open_start is None or self.cutter.cut_done[sp] >= t
-        pending = getattr(self.transcriber, "pending_before", None)
-        return submitted and not (pending is not None and pending(speaker, t))
+        return submitted and not self.transcriber.pending_before(speaker, t)
 
     def _transcribe(self, closed: list[list[Segment]], last: bool = False) -> list[Transcript]:
         """Hand finished turns to the worker; collect what it has transcribed."""
         if self.transcriber is None or self.cutter is None:
             return []
-        wanted = self.opinion.wanted()
-        for sp, t in wanted:  # alerts waiting for these words: cut the turn early
+        offline = self.transcriber.policy == "block"
+        wanted = self.opinion.wanted(self.decided)
+        # Live, the speech of an episode that is building is sent at once, to the front of
+        # the queue, so its words are in when the detector decides (offline, the words
+        # are waited for). Those looks at a turn under way are provisional snippets: the
+        # turn is still transcribed whole when it ends.
+        building = [] if offline or last else self._episodes_building()
+        for sp, t in [*building, *wanted]:
             self.cutter.request_cut(sp, t)  # type: ignore[arg-type]
         snippets = [s for segs in closed for s in self.cutter.segments(segs)]
         if not last:
@@ -233,22 +249,39 @@ class Pipeline:
             self.transcriber.submit(snip)
         if last:
             return self.transcriber.close()
-        offline = getattr(getattr(self.transcriber, "settings", None), "policy", None) == "block"
         for sp, t in wanted:
             # Offline, wait for the words so verdicts do not depend on machine speed;
             # live, only move them to the front of the queue.
-            if offline and hasattr(self.transcriber, "wait_for"):
+            if offline:
                 self.transcriber.wait_for(sp, t)
-            elif hasattr(self.transcriber, "promote"):
+            else:
                 self.transcriber.promote(sp, t)
+        for sp, t in building:
+            self.transcriber.promote(sp, t)
         return self.transcriber.poll()
 
+    def _episodes_building(self) -> list[tuple[Speaker, int]]:
+        """[("customer", now)] when the customer's raised or yelling episode began building
+        at this tick (the detector holds a candidate it has not alerted yet). The agent's
+        alerts need the customer's verdict more than their own words, so only the
+        customer's speech is sent this early."""
+        voice = self.detector.voices["customer"]
+        cand = voice.candidate
+        key = None if cand is None or voice.state != "normal" else cand.start
+        if key is None or key == self._building:
+            return []
+        self._building = key
+        return [("customer", self.decided)]
+
     def _spot(self, transcripts: list[Transcript]) -> list[Record]:
+        """Transcript records and phrase alerts; a provisional look at a turn under way is
+        only for the second opinion (the turn's own transcript comes when it ends)."""
         out: list[Record] = []
         if self.spotter is None:
             return out
         for t in transcripts:
-            out += self.spotter(t)
+            if not t.provisional:
+                out += self.spotter(t)
         return out
 
     # -- what the pipeline publishes ----------------------------------------------------

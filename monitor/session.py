@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alerts.log import AlertLog
-from alerts.model import now_iso
+from alerts.model import AlertWords, now_iso
 from audio.sources import SourceError
 from audio.types import SAMPLE_RATE, Block
 from monitor.config import Config, as_dict
@@ -99,6 +99,8 @@ def run_call(blocks: Iterable[Block], setup: CallSetup) -> CallResult:
         rec.agent = setup.agent_name
         if log is not None:
             log.write(rec.to_record())
+        if isinstance(rec, AlertWords):
+            return  # later words for an alert already shown: the log's, not the view's
         for sink in setup.sinks:
             sink(rec)
         count += 1

@@ -2,8 +2,11 @@
 
 `Turns` follows each speaker's speech after the crosstalk guard (the speech the rules see)
 and closes turns; `SnippetCutter` keeps each speaker's recent audio and turns closed turns
-into snippets (long turns are cut at the quietest moment near `max_snippet_s`). As the
-guard has already taken the other speaker's echo out of a speaker's speech, the echo never
+into snippets (long turns are cut at the quietest moment near `max_snippet_s`). Where an
+alert waits for words, or (live) a customer's episode is building, it also gives a
+provisional snippet of the turn under way (`request_cut`, `cut_open`): a first look for
+the second opinion, while the turn is still transcribed whole when it ends. As the guard
+has already taken the other speaker's echo out of a speaker's speech, the echo never
 becomes a snippet.
 `PhraseSpotter` turns finished transcripts into `transcript` records and `phrase` alerts.
 The worker itself (audio/transcribe/) runs on its own thread; everything here runs on
@@ -26,6 +29,11 @@ from audio.vad import VAD_FRAME
 
 PAD_BEFORE = int(0.2 * SAMPLE_RATE)
 PAD_AFTER = int(0.1 * SAMPLE_RATE)
+MIN_PEEK = int(0.6 * SAMPLE_RATE)
+"""A provisional snippet holds at least this much speech (samples)."""
+PEEK_END_S = 0.4
+"""A provisional snippet ends at the quietest 30 ms of the last this many seconds, more
+often between words than in one (a word cut in half drags the decoder's confidence down)."""
 
 
 class Recent:
@@ -123,7 +131,9 @@ class SnippetCutter:
         keep = 3 * self.max
         self.audio = {sp: Recent(keep, np.float32) for sp in SPEAKERS}
         self.open = {sp: _Open() for sp in SPEAKERS}
-        # Early cuts asked for by alerts waiting for words (alerts.second_opinion).
+        # Provisional looks asked for by alerts waiting for words, or by an episode
+        # building (see `cut_open`); `cut_done` is how far each speaker's speech has been
+        # sent for those.
         self.want: dict[str, int | None] = {sp: None for sp in SPEAKERS}
         self.cut_done = {sp: 0 for sp in SPEAKERS}
 
@@ -134,24 +144,26 @@ class SnippetCutter:
         """Audio already kept from stream time `start` is replaced by `x` (a cleaned copy)."""
         self.audio[speaker].put(start, x)
 
-    def _snippet(self, speaker: Speaker, start: int, end: int) -> Snippet | None:
+    def _snippet(
+        self, speaker: Speaker, start: int, end: int, provisional: bool = False
+    ) -> Snippet | None:
         # VAD onsets clip soft word starts: give Whisper a little audio on either side.
         start = max(self.audio[speaker].start, start - PAD_BEFORE)
         end = end + PAD_AFTER
         samples = self.audio[speaker].get(start, end)
         if samples.size == 0:
             return None
-        return Snippet(speaker=speaker, start=start, end=start + samples.size, samples=samples)
+        return Snippet(speaker, start, start + samples.size, samples, provisional)
 
     def request_cut(self, speaker: Speaker, t: int) -> None:
-        """Cut this speaker's speech near stream time `t` (a pause just before it), so the
-        words up to `t` are transcribed without waiting for the turn to end."""
+        """Ask for this speaker's words up to stream time `t` without waiting for the turn
+        to end: `cut_open` then gives a provisional snippet of the turn under way."""
         if t > self.cut_done[speaker] and (self.want[speaker] or 0) < t:
             self.want[speaker] = t
 
-    def _quiet(self, speaker: Speaker, t: int) -> int:
-        """The middle of the quietest 30 ms in the 0.3 s before `t`."""
-        x = self.audio[speaker].get(t - int(0.3 * SAMPLE_RATE), t)
+    def _quiet(self, speaker: Speaker, t: int, within_s: float = 0.3) -> int:
+        """The middle of the quietest 30 ms in the `within_s` seconds before `t`."""
+        x = self.audio[speaker].get(t - int(within_s * SAMPLE_RATE), t)
         frame = 480
         n = x.size // frame
         if n < 2:
@@ -166,14 +178,9 @@ class SnippetCutter:
             start = seg.start if state.cut_from is None else max(seg.start, state.cut_from)
             state.cut_from = None
             want = self.want[seg.speaker]
-            if want is not None and start < want < seg.end:
-                cut = self._quiet(seg.speaker, want)
+            if want is not None and want <= seg.end:
+                # The turn is over: its snippet, sent now, holds the words asked for.
                 self.want[seg.speaker], self.cut_done[seg.speaker] = None, want
-                if start < cut < seg.end:
-                    snip = self._snippet(seg.speaker, start, cut)
-                    if snip is not None:
-                        out.append(snip)
-                    start = cut
             if seg.end > start:
                 snip = self._snippet(seg.speaker, start, seg.end)
                 if snip is not None:
@@ -181,20 +188,26 @@ class SnippetCutter:
         return out
 
     def cut_open(self, speaker: Speaker, seg_start: int | None, now: int) -> Snippet | None:
-        """Make a requested early cut in the turn under way (None: not speaking now)."""
+        """The requested look at the turn under way: a provisional snippet from the turn's
+        start (or its last long-turn cut) to about `now`. The turn itself is not cut: it
+        is transcribed whole when it ends, and that transcript is the one logged.
+
+        None when nothing was requested, the speaker is not speaking now, or there is less
+        than `MIN_PEEK` of speech yet (then the request waits for more).
+        """
         want = self.want[speaker]
         if want is None or want > now:
             return None
-        self.want[speaker], self.cut_done[speaker] = None, want
         if seg_start is None:
+            self.want[speaker], self.cut_done[speaker] = None, want
             return None
         state = self.open[speaker]
         begin = seg_start if state.cut_from is None else max(seg_start, state.cut_from)
-        cut = self._quiet(speaker, want)
-        if cut <= begin:
+        if now - begin < MIN_PEEK:
             return None
-        state.cut_from = cut
-        return self._snippet(speaker, begin, cut)
+        self.want[speaker], self.cut_done[speaker] = None, want
+        end = self._quiet(speaker, now, PEEK_END_S)
+        return self._snippet(speaker, begin, max(end, begin + MIN_PEEK), provisional=True)
 
     def long_turn(self, speaker: Speaker, seg_start: int, now: int) -> Snippet | None:
         """Cut a turn still under way once it is `max_snippet_s` long, at its quietest 30 ms."""

@@ -166,6 +166,18 @@ class KeepSnippets:
 
         return WorkerStats(*(0,) * 9, busy_s=0.0, audio_s=0.0, error=None)
 
+    # Live pace: nothing is ever transcribed, so nothing is pending and nothing waits.
+    policy = "drop_oldest"
+
+    def pending_before(self, speaker: str, t: int) -> bool:
+        return False
+
+    def promote(self, speaker: str, t: int) -> None:
+        pass
+
+    def wait_for(self, speaker: str, t: int, timeout: float | None = None) -> bool:
+        return True
+
 
 def test_first_words_before_the_path_is_known_are_cleaned_for_transcription(cfg, customer):
     """Bleed heard before the canceller locks on never reaches the agent's transcript: the

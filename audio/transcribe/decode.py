@@ -44,12 +44,16 @@ class Snippet:
         end: stream time just after the last sample.
         samples: float32 mono samples at 16 kHz. Not copied: do not change them after
             submitting.
+        provisional: a first look at speech still under way (an episode building): its
+            words inform the second opinion early, and the same speech is transcribed
+            again, whole, when its turn is cut. Decoded on its own, never batched.
     """
 
     speaker: Speaker
     start: int
     end: int
     samples: np.ndarray
+    provisional: bool = False
 
     def __post_init__(self) -> None:
         if self.speaker not in SPEAKERS:
@@ -105,6 +109,8 @@ class Transcript:
         language_probability: the decoder's confidence in the language it transcribed
             (1.0 for an English-only model, which cannot tell).
         laughs: laughter heard in the snippet (tags such as "(laughs)", or "haha").
+        provisional: from a provisional snippet (see `Snippet`): not logged, not matched
+            against the cues; the speech's own transcript comes later.
     """
 
     speaker: Speaker
@@ -117,6 +123,7 @@ class Transcript:
     batched: int = 1
     language_probability: float = 1.0
     laughs: int = 0
+    provisional: bool = False
 
     @property
     def word_probability(self) -> float:
@@ -317,6 +324,7 @@ def transcribe_batch(
                 batched=len(usable),
                 language_probability=lang_p,
                 laughs=acc.laughs,
+                provisional=snip.provisional,
             )
         )
     return out

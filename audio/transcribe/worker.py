@@ -127,6 +127,11 @@ class TranscriptionWorker:
     # -- caller side ---------------------------------------------------------------------
 
     @property
+    def policy(self) -> str:
+        """The queue policy in force ("drop_oldest" live, "block" offline)."""
+        return self.settings.policy
+
+    @property
     def accepting(self) -> bool:
         """Whether `submit` takes work (not closed, no model error)."""
         with self._cond:
@@ -283,14 +288,14 @@ class TranscriptionWorker:
         first = self._queue.popleft()
         batch = [first]
         limit = self.settings.max_batch_s
-        if limit <= 0 or not self._queue:
+        if limit <= 0 or not self._queue or first.provisional:
             return batch
         total = first.duration_s
         full = False
         rest: deque[Snippet] = deque()
         for snippet in self._queue:
             extra = BATCH_GAP_S + snippet.duration_s
-            if snippet.speaker == first.speaker and not full:
+            if snippet.speaker == first.speaker and not full and not snippet.provisional:
                 if total + extra <= limit:
                     batch.append(snippet)
                     total += extra
