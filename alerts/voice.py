@@ -232,12 +232,12 @@ class VoiceTracker:
         spread = _spread(self.window.data[:, 1])
         # A window half filled is judged again later (a settled baseline), not live.
         self._remember(now, stats, spread)
-        if len(self.window) < self.min_frames:
-            return None
         ref = self.reference(stats)
         if ref is None:
             return None
         d = _deltas(stats, ref)
+        if len(self.window) < self.min_frames and not self._unmistakable(d, stats, spread):
+            return None
         self.deltas = d
         self.pitch_spread = spread
         entered = None
@@ -282,6 +282,18 @@ class VoiceTracker:
             self._note_calm(d)
             self.calm_frames += n_new
         return entered
+
+    def _unmistakable(
+        self, d: tuple[float, float, float], stats: VoiceStats, spread: float
+    ) -> bool:
+        """A window only half filled is judged live when it is a shout beyond doubt: yelling
+        in pitch and balance, with a coherent contour, and louder by the speaker's raised
+        step (the customer's first shout after a long pause fills no whole window: a 2 s
+        RAVDESS shout has about 1 s of voiced frames)."""
+        if self.baseline.stats is None or d[0] < self.raised_db():
+            return False
+        coherent = spread <= self.s.yell_pitch_spread_st
+        return coherent and self.classify(d, pitch_abs=stats.pitch_st, spread=spread) == "yelling"
 
     def _remember(self, now: int, stats: VoiceStats, spread: float) -> None:
         onset = max(int(self.window.t[0]), self.spurt_start)

@@ -913,10 +913,11 @@ DELAY_CASES = ("shout", "shout_quiet", "emphatic", "match", "calm_reply", "shout
 alert's decision delay is measured on them (hot starts are reported apart)."""
 
 
-def decision_delay(r: CallResult) -> tuple[float, bool] | None:
-    """(decision time - the true start of the customer's elevated takes, late) of the first
-    customer raised/yelling alert for that episode, or None (no such alert, or no such case).
-    The true start is the first customer take of the test window (hot starts: of the call)."""
+def decision_delay(r: CallResult) -> tuple[float, bool, float] | None:
+    """(decision time - the true start of the customer's elevated takes, late, decision time
+    - the alert's own start) of the first customer raised/yelling alert for that episode, or
+    None (no such alert, or no such case). The true start is the first customer take of the
+    test window (hot starts: of the call)."""
     s = r.spec
     if s.case not in DELAY_CASES + ("hot_shout", "hot_emphatic"):
         return None
@@ -934,13 +935,14 @@ def decision_delay(r: CallResult) -> tuple[float, bool] | None:
     if not mine:
         return None
     first = min(mine, key=lambda a: a["decided"])
-    return first["decided"] - t0, bool(first["late"])
+    return first["decided"] - t0, bool(first["late"]), first["decided"] - first["start"]
 
 
 def delay_figures(results: list[CallResult]) -> dict[str, Any]:
     """Median and p95 of the customer alerts' decision delays (live ones), and the hot starts'
     live/late split."""
     live: dict[str, list[float]] = {}
+    own: list[float] = []
     hot: dict[str, list[float]] = {"live": [], "late": []}
     for r in results:
         d = decision_delay(r)
@@ -950,6 +952,7 @@ def delay_figures(results: list[CallResult]) -> dict[str, Any]:
             hot["late" if d[1] else "live"].append(d[0])
         elif not d[1]:
             live.setdefault(r.spec.case, []).append(d[0])
+            own.append(d[2])
     every = [x for xs in live.values() for x in xs]
 
     def stat(xs: list[float]) -> dict[str, float]:
@@ -964,6 +967,7 @@ def delay_figures(results: list[CallResult]) -> dict[str, Any]:
 
     return {
         "all": stat(every),
+        "after_alert_start": stat(own),
         "by_case": {k: stat(v) for k, v in sorted(live.items())},
         "hot_live": stat(hot["live"]),
         "hot_late": stat(hot["late"]),
@@ -979,6 +983,11 @@ def format_delays(name: str, fig: dict[str, Any]) -> str:
         f"[{name}] customer alert decision delay after the elevated takes start: median "
         f"{a['median']:.2f} s, p95 {a['p95']:.2f} s, max {a['max']:.2f} s (n={a['n']}; "
         f"median/p95 by case: {cases})"
+    )
+    o = fig["after_alert_start"]
+    line += (
+        f"\n    after the alert's own start (the episode as the alert tells it): median "
+        f"{o['median']:.2f} s, p95 {o['p95']:.2f} s, max {o['max']:.2f} s"
     )
     for key in ("hot_live", "hot_late"):
         h = fig[key]

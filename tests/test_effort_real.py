@@ -71,3 +71,15 @@ def test_a_high_voice_speaking_normally_gives_nothing() -> None:
     # Actor 4's normal takes shifted up 4 semitones (about 300 Hz) for the whole call.
     _, alerts = _call("hot", "high_normal", 4, 5)
     assert not [a for a in alerts if a.speaker == "customer"], [(a.kind, a.start) for a in alerts]
+
+
+def test_a_first_short_shout_after_the_agent_is_alerted_within_it() -> None:
+    # Actor 4's first shout (1.9 s, about 1 s of it voiced) follows the agent's reply: it
+    # fills no half window, but it is louder, higher and brighter beyond doubt.
+    spec, alerts = _call("matching", "calm_reply", 4, 3)
+    takes = [t0 for sp, t0, _ in spec.layout if sp == "customer"]
+    first = min(t0 for t0 in takes if t0 >= spec.window_start - 0.01)
+    yells = [a for a in alerts if a.kind == "customer_yelling" and a.start >= first - 1]
+    assert yells, [(a.kind, a.start) for a in alerts]
+    assert yells[0].end - first < 2.3  # decided (the alert's end) within the first shout
+    assert not [a for a in alerts if a.speaker == "agent" and a.start >= spec.window_start - 1]
