@@ -30,6 +30,12 @@ from monitor.snapshot import BleedSnapshot, Snapshot, VoiceSnapshot
 from monitor.speech import PhraseSpotter, SnippetCutter, Turns
 from monitor.tracks import TrackRecorder
 
+EARLY_LOOK_S = 1.2
+"""Live, a customer turn this long (s) that is louder than their calm voice by half their
+raised threshold, or comes before their calm voice is known, gets a provisional look: the
+detector takes 1.6-3.6 s after an episode's start to decide, and the words of its first
+second are then in by the time it does."""
+
 METER_HOPS = 30
 """A speaker's level in the snapshot is the loudest hop of the last 300 ms: the scale the
 baselines use (the loudest half of voiced hops), without flicker between syllables."""
@@ -95,6 +101,8 @@ class Pipeline:
         self.turns = {sp: Turns(sp, a.onset_s, a.hangover_s) for sp in SPEAKERS}
         self.snippets = 0
         self._building: int | None = None  # onset of the customer's episode building
+        self._looked: int | None = None  # start of the customer turn last looked at
+        self._voiced = (np.zeros(0, np.int64), np.zeros(0))  # customer's voiced hops: t, dB
         # The words as a second opinion on raised-voice alerts (alerts/second_opinion.py).
         offline = transcriber is not None and transcriber.policy == "block"
         self.opinion = (
@@ -182,6 +190,12 @@ class Pipeline:
         # speech is speech after the guard, for the rules and for transcription alike.
         masks = self.guard.apply(agent, customer, TICK_HOPS)
         self.decided = agent.start + agent.n_hops * HOP
+        if self.cutter is not None and customer.n_hops:
+            v = np.flatnonzero(customer.voiced)
+            keep = self.decided - 5 * SAMPLE_RATE
+            t = np.concatenate([self._voiced[0], customer.start + v.astype(np.int64) * HOP])
+            lv = np.concatenate([self._voiced[1], customer.level_db[v]])
+            self._voiced = (t[t >= keep], lv[t >= keep])
         for sp, f in zip(SPEAKERS, (agent, customer), strict=True):
             if f.n_hops:
                 self._last_speech[sp] = bool(f.speech[-1])
@@ -261,17 +275,37 @@ class Pipeline:
         return self.transcriber.poll()
 
     def _episodes_building(self) -> list[tuple[Speaker, int]]:
-        """[("customer", now)] when the customer's raised or yelling episode began building
-        at this tick (the detector holds a candidate it has not alerted yet). The agent's
-        alerts need the customer's verdict more than their own words, so only the
-        customer's speech is sent this early."""
+        """[("customer", now)] when the customer's speech should be looked at now: their
+        raised or yelling episode began building at this tick (the detector holds a
+        candidate it has not alerted yet), or their turn is `EARLY_LOOK_S` old and sounds
+        raised. The agent's alerts need the customer's verdict more than their own
+        words, so only the customer's speech is sent this early."""
         voice = self.detector.voices["customer"]
         cand = voice.candidate
         key = None if cand is None or voice.state != "normal" else cand.start
-        if key is None or key == self._building:
+        if key is not None and key != self._building:
+            self._building = key
+            return [("customer", self.decided)]
+        turn = self.turns["customer"].open_start
+        if turn is None or turn == self._looked or voice.state != "normal":
             return []
-        self._building = key
-        return [("customer", self.decided)]
+        if self.decided - turn < EARLY_LOOK_S * SAMPLE_RATE:
+            return []
+        self._looked = turn
+        return [("customer", self.decided)] if self._sounds_raised(turn) else []
+
+    def _sounds_raised(self, since: int) -> bool:
+        """The customer's voiced speech since `since` is louder than their calm voice by
+        half their raised threshold (or their calm voice is not known yet)."""
+        voice = self.detector.voices["customer"]
+        calm = voice.baseline.stats
+        t, levels = self._voiced
+        now = levels[t >= since]
+        if now.size < 10:  # under 0.1 s voiced: nothing to go on
+            return False
+        if calm is None:
+            return True
+        return float(np.mean(now)) - calm.level_db >= 0.5 * voice.raised_db()
 
     def _spot(self, transcripts: list[Transcript]) -> list[Record]:
         """Transcript records and phrase alerts; a provisional look at a turn under way is

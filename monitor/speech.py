@@ -31,6 +31,9 @@ PAD_BEFORE = int(0.2 * SAMPLE_RATE)
 PAD_AFTER = int(0.1 * SAMPLE_RATE)
 MIN_PEEK = int(0.6 * SAMPLE_RATE)
 """A provisional snippet holds at least this much speech (samples)."""
+LOOK_GAP = int(0.6 * SAMPLE_RATE)
+"""At most one provisional snippet per speaker in this long (samples): each costs a decode
+(about 0.6 s of CPU for tiny.en), and one decoded in time beats two queued."""
 PEEK_END_S = 0.4
 """A provisional snippet ends at the quietest 30 ms of the last this many seconds, more
 often between words than in one (a word cut in half drags the decoder's confidence down)."""
@@ -136,6 +139,7 @@ class SnippetCutter:
         # sent for those.
         self.want: dict[str, int | None] = {sp: None for sp in SPEAKERS}
         self.cut_done = {sp: 0 for sp in SPEAKERS}
+        self.last_look = {sp: -LOOK_GAP for sp in SPEAKERS}
 
     def add_audio(self, speaker: Speaker, start: int, x: np.ndarray) -> None:
         self.audio[speaker].add(start, x)
@@ -193,7 +197,8 @@ class SnippetCutter:
         is transcribed whole when it ends, and that transcript is the one logged.
 
         None when nothing was requested, the speaker is not speaking now, or there is less
-        than `MIN_PEEK` of speech yet (then the request waits for more).
+        than `MIN_PEEK` of speech yet, or the last look was less than `LOOK_GAP` ago (then
+        the request waits).
         """
         want = self.want[speaker]
         if want is None or want > now:
@@ -203,9 +208,10 @@ class SnippetCutter:
             return None
         state = self.open[speaker]
         begin = seg_start if state.cut_from is None else max(seg_start, state.cut_from)
-        if now - begin < MIN_PEEK:
+        if now - begin < MIN_PEEK or now - self.last_look[speaker] < LOOK_GAP:
             return None
         self.want[speaker], self.cut_done[speaker] = None, want
+        self.last_look[speaker] = now
         end = self._quiet(speaker, now, PEEK_END_S)
         return self._snippet(speaker, begin, max(end, begin + MIN_PEEK), provisional=True)
 

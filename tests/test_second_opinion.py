@@ -440,6 +440,12 @@ def test_live_speech_is_cut_and_sent_first_while_the_episode_builds(cfg: Config)
     assert first.provisional  # a look at the turn: the turn is still transcribed whole
     assert first.start <= start + s(0.5) and first.end <= at  # the episode's first words
     assert at <= decided - s(0.5), (at / SAMPLE_RATE, cust.end)
+    # The customer's calm voice is not known yet (10 s of calm speech before): the turn is
+    # looked at once it is EARLY_LOOK_S old, before the detector even starts building.
+    from monitor.pipeline import EARLY_LOOK_S
+    from monitor.speech import PAD_BEFORE
+
+    assert at - (first.start + PAD_BEFORE) <= s(EARLY_LOOK_S + 0.25)
     assert ("customer", at) in {(sp, t) for when, sp, t in work.promoted if when == at}
     # The detector decided past the deadline: the alert went out at once, without words
     # (nothing is transcribed here), and says so.

@@ -74,6 +74,22 @@ def test_transcripts_are_logged_redacted_and_noise_gives_no_text(replayed):
     assert summary["cues"]["customer.supervisor_request"] == 1
 
 
+def test_each_turn_and_cue_of_a_fast_replay_keeps_its_own_time(replayed):
+    """`replay --fast` transcribes behind the audio, several of a speaker's turns at once:
+    still one transcript per turn, each within its own phrase, and each cue at its own
+    words (not at the first turn of a batch)."""
+    _, records, spans = replayed
+    agent = [t for t in records if t["record"] == "transcript" and t["speaker"] == "agent"]
+    assert len(agent) == 3, [(t["start"], t["text"]) for t in agent]
+    for t, name in zip(agent, ["calm_down", "apology", "card_number"], strict=True):
+        lo, hi = spans[name]
+        assert lo - 0.4 <= t["start"] < t["end"] <= hi + 0.4, (name, t)
+    for cue in ("calm_down", "apology"):
+        (alert,) = [a for a in records if a.get("cue") == cue]
+        lo, hi = spans[cue]
+        assert lo - 0.3 <= alert["start"] < alert["end"] <= hi + 0.3, (cue, alert)
+
+
 def test_no_redact_keeps_digits(tmp_path):
     call, _ = _call(tmp_path, ["card_number"], [])
     log = tmp_path / "log.jsonl"
