@@ -98,7 +98,10 @@ def one_run(call: Path, block_s: float) -> tuple[list[tuple[str, str, float, flo
         elif rec.kind == "phrase":
             heard.append((f"phrase:{rec.cue}", rec.speaker, rec.end, now - (t0 + rec.end)))
         elif rec.kind in CUSTOMER_KINDS:
-            words = rec.evidence.get("words", {}).get("verdict", "?")
+            ev = rec.evidence.get("words", {})
+            words = str(ev.get("verdict", "?"))
+            if words == "none":  # say why: not in time, not understood, unreliable
+                words += f" ({ev.get('why', '?')})"
             what = f"elevated:{rec.kind}:{rec.end - rec.start:.2f}:{words}"
             heard.append((what, rec.speaker, rec.start, now - (t0 + rec.start)))
 
@@ -130,11 +133,11 @@ def main() -> int:
                     continue
                 _, kind, decided, verdict = what.split(":")
                 print(
-                    f"run {run}: {name:<22} {kind:<17} words {verdict:<8} start {start:6.2f} s  "
-                    f"detector {decided} s  delay {delay:5.2f} s"
+                    f"run {run}: {name:<22} {kind:<16} start {start:6.2f} s  "
+                    f"detector {decided} s  delay {delay:5.2f} s  words {verdict}"
                 )
                 delays["elevated"].append(delay)
-                words["no words" if verdict == "none" else "with words"] += 1
+                words["no words" if verdict.startswith("none") else "with words"] += 1
     print(
         f"customer alerts decided: {words['with words']} with words, {words['no words']} "
         f"without; alerts whose words were amended in the log later: {amended}"
