@@ -58,6 +58,12 @@ NO_WORDS = " No words to go on."
 OWN_WORDS_S = 0.5
 """Words from this long (s) before an episode's start count as the episode's own."""
 
+COVERED_S = 0.7
+"""Live, a reliable transcript of the episode's speech from its start to within this long
+(s) of the alert's decision lets the alert go before the rest of its words are in (a look
+at the turn is at most 0.6 s old when the next one may be made); the rest, when it is
+transcribed, amends the alert in the log."""
+
 AMEND_S = 20.0
 """Words of an alert's speech transcribed up to this long (s of stream time) after the
 alert went out still amend its evidence in the log."""
@@ -254,6 +260,7 @@ class SecondOpinion:
             a = h.alert
             heard = not self.words or ready is None or ready(a.speaker, _t(a.end))
             due = now >= h.deadline and not self.offline  # live: waited long enough
+            due = due or (not self.offline and not heard and self._covered(a))
             # An agent's alert waits for a customer verdict still to come, but live never
             # past its own deadline.
             customer_pending = a.speaker == "agent" and any(
@@ -271,6 +278,14 @@ class SecondOpinion:
         self.held = remaining
         out.sort(key=lambda x: x.end)
         return out
+
+    def _covered(self, a: Alert) -> bool:
+        """A reliable transcript of the alert's speaker runs from the episode's start to
+        within `COVERED_S` of the alert's decision."""
+        lo, hi = _t(a.start + OWN_WORDS_S), _t(a.end - COVERED_S)
+        return any(
+            t.start <= lo and t.end >= hi and reliable(t, self.s) for t in self.heard[a.speaker]
+        )
 
     def _amend(self, now: int, ready: Ready | None) -> list[Alert | AlertWords]:
         """Later words for alerts that went out before their speech was transcribed."""

@@ -100,6 +100,7 @@ class Pipeline:
         a = cfg.analysis
         self.turns = {sp: Turns(sp, a.onset_s, a.hangover_s) for sp in SPEAKERS}
         self.snippets = 0
+        self.looks = 0  # of which provisional looks at a turn under way
         self._building: int | None = None  # onset of the customer's episode building
         self._looked: int | None = None  # start of the customer turn last looked at
         self._voiced = (np.zeros(0, np.int64), np.zeros(0))  # customer's voiced hops: t, dB
@@ -260,6 +261,7 @@ class Pipeline:
                         snippets.append(snip)
         for snip in snippets:
             self.snippets += 1
+            self.looks += snip.provisional
             self.transcriber.submit(snip)
         if last:
             return self.transcriber.close()
@@ -394,6 +396,7 @@ class Pipeline:
         st = self.transcriber.stats()
         info: dict[str, Any] = {
             "snippets": self.snippets,
+            "looks": self.looks,
             "transcribed": st.transcribed,
             "skipped": st.skipped,
             "skipped_s": round(st.skipped_s, 2),

@@ -311,6 +311,37 @@ def test_an_alert_decided_after_its_deadline_goes_out_at_once() -> None:
     assert [a.kind for a in out] == ["customer_upbeat"]
 
 
+def test_live_words_of_the_episode_so_far_decide_before_the_deadline() -> None:
+    """A look at the turn ran to 0.5 s before the detector decided: live, the alert goes
+    on those words (it does not wait for the rest until its deadline); the rest, once
+    transcribed, amends it in the log."""
+    from dataclasses import replace
+
+    from alerts.model import AlertWords
+
+    not_yet = lambda speaker, t: False  # noqa: E731
+    stage = SecondOpinion()
+    stage.add([alert("customer_yelling", 10.0, 11.4)])
+    look = replace(transcript("Oh wow, it works!", 9.8, 10.9), provisional=True)
+    (out,) = stage.push(s(11.6), [look], not_yet)
+    assert out.kind == "customer_upbeat"
+    whole = transcript("Oh wow, it works! Is this a joke? This is ridiculous!", 9.8, 13.0)
+    (amend,) = stage.push(s(13.2), [whole], lambda sp, t: True)
+    assert isinstance(amend, AlertWords) and amend.kind == "customer_upbeat"
+    # Words that stop 1 s short, or that cannot be trusted, wait for the deadline.
+    for short in (
+        transcript("Oh wow!", 9.8, 10.4),
+        transcript("Oh wow!", 9.8, 10.9, avg_logprob=-1.2),
+    ):
+        held = SecondOpinion()
+        held.add([alert("customer_yelling", 10.0, 11.4)])
+        assert held.push(s(11.6), [short], not_yet) == []
+    # Offline the words are waited for, whatever is heard already.
+    offline = SecondOpinion(offline=True)
+    offline.add([alert("customer_yelling", 10.0, 11.4)])
+    assert offline.push(s(11.6), [look], not_yet) == []
+
+
 def test_the_agents_alert_waits_for_the_customer_only_until_its_own_deadline() -> None:
     stage = SecondOpinion()
     stage.add([alert("customer_yelling", 10.0, 11.6), alert("agent_matching", 8.5, 11.6, "agent")])
@@ -447,6 +478,8 @@ def test_live_speech_is_cut_and_sent_first_while_the_episode_builds(cfg: Config)
 
     assert at - (first.start + PAD_BEFORE) <= s(EARLY_LOOK_S + 0.25)
     assert ("customer", at) in {(sp, t) for when, sp, t in work.promoted if when == at}
+    looks = [sn for _, sn in work.submitted if sn.provisional]
+    assert pipe.summary()["transcription"]["looks"] == len(looks) >= 1
     # The detector decided past the deadline: the alert went out at once, without words
     # (nothing is transcribed here), and says so.
     assert cust.end - cust.start >= OpinionSettings().wait_s
