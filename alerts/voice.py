@@ -226,6 +226,10 @@ class VoiceTracker:
             self._check_profile(self._own.stats)
         if self._block_n >= self.settle_frames:
             self._settle(now)
+        if self.candidate is not None and now - self.last_voice > self.s.turn_gap_s * SAMPLE_RATE:
+            # A building state ends with the speaker's turn: it must hold in their own
+            # speech, not be completed by the first frames of their next turn.
+            self.candidate = None
         if n_new == 0 or len(self.window) < self.min_frames // 2:
             return None
         stats = self.window.stats()

@@ -59,11 +59,17 @@ def test_an_emphatic_start_is_a_late_alert_at_its_real_start() -> None:
     assert a.message.startswith("Earlier: ")
 
 
-def test_shouting_back_at_a_shouting_caller_is_one_matching_alert() -> None:
-    spec, alerts = _call("matching", "shout_back", 1, 2)
-    agent = [a for a in alerts if a.speaker == "agent" and a.start >= spec.window_start - 1]
+@pytest.mark.parametrize("actor,partner", [(1, 2), (2, 3)])
+def test_shouting_back_at_a_shouting_caller_is_one_matching_alert(actor: int, partner: int) -> None:
+    # (2, 3): the agent's last calm take before the shouting is 7 dB louder than their
+    # baseline; a raise building in it must not be completed by their shout-back a turn
+    # later (one matching alert that started before the customer shouted).
+    spec, alerts = _call("matching", "shout_back", actor, partner)
+    agent = [a for a in alerts if a.speaker == "agent"]
     assert [a.kind for a in agent] == ["agent_matching"], [(a.kind, a.start) for a in agent]
-    assert agent[0].evidence["agent_state"] in ("raised", "yelling")
+    assert agent[0].start >= spec.window_start
+    ev = agent[0].evidence  # the agent's own evidence: their state, or their pitch climbing
+    assert ev.get("agent_state") in ("raised", "yelling") or ev["pitch_change_st"] >= 1.5
     assert any(a.kind == "customer_yelling" for a in alerts)
 
 
