@@ -26,8 +26,9 @@ Sections (A = the customer's actor, B = the agent's actor; actors 1-12):
 3. Interruptions, per pair: the same dialogue, then a long customer turn (5+ normal takes,
    0.1-0.2 s gaps, >= 8 s). `barge_in`: the agent speaks 2-3 takes (>= 2 s) from 2.5-3.5 s
    into the turn while the customer carries on (pass: agent_interrupting starting within 1 s
-   of the barge-in); `backchannel`: a 350 ms sound of the agent mid-turn; `polite`: the
-   agent starts 350 ms after the turn ends (both fail on agent_interrupting).
+   of the barge-in, the time from which the agent is audibly talking); `backchannel`: a
+   350 ms sound of the agent mid-turn; `polite`: the agent starts 350 ms after the turn
+   ends (both fail on agent_interrupting).
 4. The real calm call (`calls/auto_repairs_40_agentL_customerR_8k.flac`, agent left): alerts
    per kind, false alerts per hour for *_yelling plus agent_matching, and for all kinds.
 
@@ -476,7 +477,9 @@ def build_interrupt(
         t = start + offset
         for x in takes:
             t = b.place("agent", t, x) + b.gap()
-        spec.barge_in = start + offset
+        # The barge-in is where the agent is audibly talking: a take can open with up to
+        # a second of near-silence (40 dB down) that trimming kept.
+        spec.barge_in = sounding_at(b, "agent", start + offset, hold_s=0.1)
     elif case == "backchannel":
         end = long_turn(b, customer, start, LONG_TURN_S)
         sound = fade(agent.draw()[: int(BACKCHANNEL_S * SR)], FADE_S)
