@@ -12,15 +12,110 @@ one a delayed, filtered copy of the other: `EchoLocator` cross-correlates the tw
 tick by tick (lags within +-30 ms, at 4 kHz), and where the normalised correlation peak is
 high the sound is one voice heard twice. It goes to its earlier channel (the copy travelled
 further), or to the louder one when they arrive together; the other channel's hops are not
-speech. Two different voices at once correlate weakly, so real double talk stays double
-talk. Runs on the analysis thread.
+speech, and the tail of that sound (reverberation, the VAD's hangover) stays with it.
+Two different voices at once correlate weakly, so real double talk stays double talk. When
+one voice is much louder, though, the quieter one's own voice sits under the louder one's
+copy on its channel and the correlation stays high: each direction's leak is learned as a
+FIR path (`LeakPath`), and a follower with clearly more energy than the path explains
+carries its own voice too and keeps its speech. Runs on the analysis thread.
 """
 
 from __future__ import annotations
 
+from collections import deque
+
 import numpy as np
 
 from audio.types import HOP, SAMPLE_RATE, HopFeatures
+
+MIXED_DB = -3.0
+"""Double talk in which the follower's own voice is less than half its channel's energy
+(what the path leaves over, re the channel): the pitch and spectrum there are the copy's."""
+HISTORY = 100
+"""Ticks of plain copy (20 s of shared sound) the misfit and source levels are taken over."""
+ALONE_EVERY = 5
+"""Of the ticks where a channel talks alone, every this many tells its level as a source."""
+MIN_LEARNED = 8
+"""Ticks of plain copy (1.6 s) before a path is fitted: 320 taps want several thousand
+samples of the source."""
+RIDGE = 0.01
+"""Ridge on the path's normal equations (re the source's energy): a voice has next to no
+energy in some bands (below 100 Hz, the top of the band), where an unregularised path
+grows without bound and then predicts a copy louder than the channel."""
+
+
+class LeakPath:
+    """How one channel's sound reaches the other channel: a FIR path, learned.
+
+    A leak is the source filtered by the room and the far microphone (delay, colour,
+    reverberation), and that path is stable over a call. It is fitted by least squares
+    (Wiener: Toeplitz normal equations, slowly forgetting) on ticks that are clearly one
+    voice heard twice; what the path does not predict of the copy is its misfit. Energy on
+    the copy's channel well above that misfit is a voice of its own there: double talk.
+
+    Args:
+        taps: path length in decimated samples (the longest delay plus the room's tail).
+        forget: weight of what was learned before at each new tick.
+    """
+
+    def __init__(self, taps: int, forget: float = 0.98) -> None:
+        self.taps = taps
+        self.forget = forget
+        self.auto = np.zeros(taps)
+        self.cross = np.zeros(taps)
+        self.learned = 0
+        self.path: np.ndarray | None = None  # the taps
+        self._spectra: dict[int, np.ndarray] = {}  # rfft of the taps per FFT size
+        # What the path left over of the latest plain copies (dB re the copy).
+        self.misfits: deque[float] = deque(maxlen=HISTORY)
+
+    def misfit_db(self, q: float = 90.0) -> float | None:
+        """The residual a share `q` (%) of the latest plain copies stay below (None until
+        enough are known)."""
+        if len(self.misfits) < MIN_LEARNED:
+            return None
+        return float(np.percentile(self.misfits, q))
+
+    def size(self, n: int) -> int:
+        """FFT size for a tick of `n` samples (no wrap-around in any product below)."""
+        return 1 << int(np.ceil(np.log2(n + 2 * self.taps)))
+
+    def learn(self, x: np.ndarray, x_f: np.ndarray, y: np.ndarray) -> None:
+        """One tick of plain copy: `x` the source's span, `taps` samples of history then
+        the tick, and `x_f` its rfft at `size(y.size)`; `y` the copy's tick."""
+        p, size = self.taps, self.size(y.size)
+        y_f = np.fft.rfft(y, size)
+        corr = np.fft.irfft(x_f * np.conj(y_f), size)  # corr[m] = sum y[n] x[n + m]
+        # The source's autocorrelation over the tick's own samples against their history
+        # (sum over the tick of x[m] x[m - j]): the products the normal equations hold.
+        z_f = np.fft.rfft(np.concatenate([np.zeros(p), x[p:]]), size)
+        auto = np.fft.irfft(z_f * np.conj(x_f), size)[:p]
+        self.auto = self.forget * self.auto + auto
+        self.cross = self.forget * self.cross + corr[p:0:-1]  # tap k is lag p - k
+        self.learned += 1
+        if self.learned >= MIN_LEARNED and self.learned % 4 == 0:
+            from scipy.linalg import solve_toeplitz  # on first fit: keeps imports light
+
+            col = self.auto.copy()
+            col[0] *= 1.0 + RIDGE
+            if col[0] > 1e-12:
+                self.path = solve_toeplitz(col, self.cross)
+                self._spectra = {}
+
+    def residual_db(self, x_f: np.ndarray, y: np.ndarray, ey: float) -> float | None:
+        """What the path does not explain of `y` (dB re `y`'s energy), or None untaught."""
+        if self.path is None or ey <= 1e-12:
+            return None
+        p, n = self.taps, y.size
+        size = self.size(n)
+        if size not in self._spectra:
+            self._spectra[size] = np.fft.rfft(self.path, size)
+        pred = np.fft.irfft(self._spectra[size] * x_f, size)[p : p + n]
+        r = y - pred
+        resid = float(10 * np.log10(max(float(r @ r), 1e-20) / ey))
+        # A prediction louder than what it predicts is a path that no longer fits (someone
+        # moved): it says nothing about a voice.
+        return resid if resid < 0.0 else None
 
 
 class EchoLocator:
@@ -31,8 +126,12 @@ class EchoLocator:
         min_corr: normalised correlation peak from which the two channels carry one voice.
         decim: the correlation runs on the signal averaged over this many samples.
         sure_corr: from this peak on, a tick also teaches the level of the copy.
-        own_voice_db: a follower this much louder than its copy usually is carries its
-            own voice too (double talk), and keeps its speech.
+        own_voice_db: a follower this much louder than its copy usually is, or whose
+            energy the learned path leaves this much more unexplained than it usually
+            does, carries its own voice too (double talk), and keeps its speech.
+        path_s: the room's response the learned path covers beyond `max_lag_s`.
+        floor_db: what is left over must be at most this far below the follower's own
+            level as a source to be a voice.
     """
 
     def __init__(
@@ -42,7 +141,10 @@ class EchoLocator:
         decim: int = 4,
         sure_corr: float = 0.9,
         own_voice_db: float = 4.0,
+        path_s: float = 0.05,
+        floor_db: float = 15.0,
     ) -> None:
+        self.floor_db = floor_db
         self.decim = decim
         self.sure_corr = sure_corr
         self.own_voice_db = own_voice_db
@@ -58,6 +160,18 @@ class EchoLocator:
         # How far (decimated samples) each channel's copy lags its source, as last seen.
         self.delay = [0, 0]
         self.tail = int(0.4 * SAMPLE_RATE)
+        # Each direction's learned path (index = the follower) and each channel's level
+        # as a source (dB per decimated sample), for the double-talk test.
+        self.taps = int(round((max_lag_s + path_s) * SAMPLE_RATE / decim))
+        self.paths = [LeakPath(self.taps), LeakPath(self.taps)]
+        self.source_levels: tuple[deque[float], deque[float]] = (
+            deque(maxlen=HISTORY),
+            deque(maxlen=HISTORY),
+        )
+        self.double_talk = [0, 0]  # ticks each channel kept as its own voice over a copy
+        self.alone_ticks = [0, 0]
+        # Hops of the last `judge` (per channel) of double talk under a louder copy.
+        self.mixed = (np.zeros(0, dtype=bool), np.zeros(0, dtype=bool))
 
     def push(self, start: int, a: np.ndarray, b: np.ndarray) -> None:
         """Samples of both channels from stream time `start` (contiguous)."""
@@ -76,8 +190,11 @@ class EchoLocator:
             out.append(seg)
         return out[0], out[1]
 
-    def _follower(self, core: np.ndarray, b: np.ndarray, ea: float, eb: float) -> int | None:
-        """The channel (0 or 1) that carries a copy of the other's sound, or None."""
+    def _follower(
+        self, core: np.ndarray, b: np.ndarray, ea: float, eb: float
+    ) -> tuple[int, float, float] | None:
+        """(the channel, 0 or 1, that carries a copy of the other's sound, the normalised
+        correlation peak, the copy's level over its source in dB), or None."""
         lag = self.lag
         if ea <= 1e-12 or eb <= 1e-12:
             return None
@@ -101,15 +218,93 @@ class EchoLocator:
             shift = 1 if ea >= eb else -1
         follower = 1 if shift > 0 else 0
         self.delay[follower] = abs(k - lag)
-        # The follower's level over the source's, against what its copy usually is:
-        # clearly more means the follower's own voice is there too (double talk).
         ratio = 10 * np.log10((eb / ea) if follower == 1 else (ea / eb))
-        known = self.leak_db[follower]
-        if peak >= self.sure_corr:
-            self.leak_db[follower] = ratio if known is None else known + 0.1 * (ratio - known)
-        elif known is not None and ratio > known + self.own_voice_db:
+        return follower, peak, float(ratio)
+
+    def _own_voice(
+        self, f: int, peak: float, ratio: float, lo: int, hi: int, y: np.ndarray
+    ) -> float | None:
+        """Whether follower `f`'s channel carries a voice of its own besides the copy in
+        [lo, hi) (`y`: its decimated samples there): None if not, else that voice's share
+        of the channel's energy (dB; 0 when only its level tells). Learns from plain
+        copies."""
+        d = self.decim
+        path = self.paths[f]
+        x = self._span(lo - path.taps * d, hi)[1 - f]
+        m = (x.size // d) * d
+        x = x[:m].reshape(-1, d).mean(axis=1).astype(np.float64)
+        y = y.astype(np.float64)
+        x_f = np.fft.rfft(x, path.size(y.size))
+        ey = float(y @ y)
+        resid = path.residual_db(x_f, y, ey)
+        if resid is not None:
+            # What neither the learned path nor the best single delay explains (a path
+            # still learning, or caught out by a sound it has not heard, can do worse
+            # than the plain delayed copy the correlation peak stands for).
+            resid = min(resid, float(10 * np.log10(max(1.0 - peak * peak, 1e-6))))
+        src = x[path.taps :]
+        src_db = 10 * np.log10(max(float(src @ src), 1e-20) / max(src.size, 1))
+        known = self.leak_db[f]
+        sure = peak >= self.sure_corr
+        if sure:
+            # What a copy leaves over and how loud each voice is as a source, from every
+            # tick that is clearly one voice heard twice (the odd double talk among them
+            # does not move the high quantiles taken below).
+            if resid is not None:
+                path.misfits.append(resid)
+            self.source_levels[1 - f].append(float(src_db))
+        misfit, level = path.misfit_db(), self.source_db(f)
+        # Louder than the copy usually is, or more left over than nearly any plain copy
+        # leaves; either way at a level the follower's own voice has as a source (known:
+        # the tail of a turn, quiet on both channels, is not a voice).
+        if level is not None:
+            floor = level - self.floor_db
+            y_db = 10 * np.log10(max(ey, 1e-20) / y.size)
+            louder = not sure and known is not None and ratio > known + self.own_voice_db
+            if louder and y_db >= floor:
+                return 0.0
+            if (
+                resid is not None
+                and misfit is not None
+                and resid > misfit + self.own_voice_db
+                and y_db + resid >= floor
+            ):
+                return resid
+        if sure:
+            # A plain copy: teach the copy's level and path.
+            self.leak_db[f] = ratio if known is None else known + 0.1 * (ratio - known)
+            path.learn(x, x_f, y)
+        return None
+
+    def source_db(self, i: int) -> float | None:
+        """Channel i's level as the source of a shared sound (dB per decimated sample):
+        the 75th percentile of the last ticks, the level of its louder speech."""
+        levels = self.source_levels[i]
+        if len(levels) < MIN_LEARNED:
             return None
-        return follower
+        return float(np.percentile(levels, 75))
+
+    def _alone(
+        self,
+        t0: int,
+        tick: int,
+        lo: int,
+        hi: int,
+        speech: tuple[np.ndarray, np.ndarray],
+        voiced: tuple[np.ndarray, np.ndarray],
+    ) -> None:
+        """A tick where at most one channel talks: its level as a source, if it does (one
+        tick in `ALONE_EVERY`: a level a second is plenty for a percentile)."""
+        for i in (0, 1):
+            if voiced[i][t0 : t0 + tick].any() and not speech[1 - i][t0 : t0 + tick].any():
+                self.alone_ticks[i] += 1
+                if self.alone_ticks[i] % ALONE_EVERY != 1:
+                    continue
+                x = self._span(lo, hi)[i]
+                m = (x.size // self.decim) * self.decim
+                x = x[:m].reshape(-1, self.decim).mean(axis=1).astype(np.float64)
+                level = 10 * np.log10(max(float(x @ x), 1e-20) / max(x.size, 1))
+                self.source_levels[i].append(float(level))
 
     def judge(
         self,
@@ -120,8 +315,12 @@ class EchoLocator:
         level: tuple[np.ndarray, np.ndarray] | None = None,
         ref: tuple[float | None, float | None] = (None, None),
         floor_db: float = 15.0,
+        speech: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Per hop from `start`: hops of each channel that are the other channel's voice.
+
+        With `speech` (each channel's speech hops), a tick where one channel talks alone
+        (voiced) tells its level as a source, as a clearly shared tick does.
 
         In the tail of a shared sound the follower keeps its own speech only where it has
         a voice of its own: voiced hops (`voiced`), a loudest hop (`level`, dB) no more
@@ -129,14 +328,17 @@ class EchoLocator:
         copy usually has. The VAD's hangover and the copy's reverberation have none."""
         n = both.shape[0]
         masks = (np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
+        self.mixed = (np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
         d, lag = self.decim, self.lag
         margin = lag * d
         for t0 in range(0, n, tick):
             sel = both[t0 : t0 + tick]
-            if not sel.any():
-                continue
             lo = start + t0 * HOP
             hi = start + min(n, t0 + tick) * HOP
+            if not sel.any():
+                if speech is not None and voiced is not None:
+                    self._alone(t0, tick, lo, hi, speech, voiced)
+                continue
             a, b = self._span(lo - margin, hi + margin)
             m = (a.size // d) * d
             a = a[:m].reshape(-1, d).mean(axis=1)
@@ -144,8 +346,20 @@ class EchoLocator:
             core = a[lag:-lag]
             ea = float(core @ core)
             eb = float(b[lag:-lag] @ b[lag:-lag])
-            follower = self._follower(core, b, ea, eb)
-            if follower is not None:
+            found = self._follower(core, b, ea, eb)
+            follower: int | None = None
+            if found is not None:
+                follower = found[0]
+                fy = core if follower == 0 else b[lag:-lag]
+                own = self._own_voice(follower, found[1], found[2], lo, hi, fy)
+                if own is not None:
+                    # Double talk: both keep their speech. Where the copy is still most
+                    # of the follower's channel, its pitch and spectrum are the other
+                    # voice's: that channel's hops are speech but not voice.
+                    self.double_talk[follower] += 1
+                    if own < MIXED_DB:
+                        self.mixed[follower][t0 : t0 + tick] = sel
+                    continue
                 # The shared sound's tail runs on from its last tick heard on both channels.
                 self.carry = (follower, hi + self.tail)
             elif self.carry is not None and lo < self.carry[1]:
@@ -173,7 +387,7 @@ class EchoLocator:
             masks[follower][t0 : t0 + tick] = sel
             self.shared_hops[follower] += int(sel.sum())
         # Keep only what the next ticks may look back on.
-        keep_from = start + n * HOP - margin
+        keep_from = start + n * HOP - max(margin, self.taps * d)
         if keep_from > self.start:
             cut = min(keep_from - self.start, self.buf[0].size)
             self.buf = (self.buf[0][cut:], self.buf[1][cut:])
@@ -247,6 +461,7 @@ class CrosstalkGuard:
             (a.level_db, b.level_db),
             (self.ref[0], self.ref[1]),
             self.margin_db,
+            (a.speech, b.speech),
         )
         # A channel's own level is learned where it speaks alone or the other channel only
         # carries its copy (with leaks both ways, the other VAD is rarely silent).
@@ -259,6 +474,7 @@ class CrosstalkGuard:
                 feats[i].speech[shared[i]] = False
                 feats[i].voiced[shared[i]] = False
                 masks[i][:] = shared[i]
+            feats[i].voiced[self.echo.mixed[i]] = False
         both = a.speech & b.speech
         if not both.any():
             return masks
