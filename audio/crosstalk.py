@@ -44,6 +44,17 @@ energy in some bands (below 100 Hz, the top of the band), where an unregularised
 grows without bound and then predicts a copy louder than the channel."""
 
 
+def _decimate(x: np.ndarray, d: int) -> np.ndarray:
+    """`x` averaged over runs of `d` samples (a trailing part run dropped)."""
+    m = (x.size // d) * d
+    return x[:m].reshape(-1, d).mean(axis=1)
+
+
+def _mean_db(x: np.ndarray) -> float:
+    """Mean energy per sample of `x`, dB."""
+    return float(10 * np.log10(max(float(x @ x), 1e-20) / max(x.size, 1)))
+
+
 class LeakPath:
     """How one channel's sound reaches the other channel: a FIR path, learned.
 
@@ -230,9 +241,7 @@ class EchoLocator:
         copies."""
         d = self.decim
         path = self.paths[f]
-        x = self._span(lo - path.taps * d, hi)[1 - f]
-        m = (x.size // d) * d
-        x = x[:m].reshape(-1, d).mean(axis=1).astype(np.float64)
+        x = _decimate(self._span(lo - path.taps * d, hi)[1 - f], d).astype(np.float64)
         y = y.astype(np.float64)
         x_f = np.fft.rfft(x, path.size(y.size))
         ey = float(y @ y)
@@ -242,8 +251,7 @@ class EchoLocator:
             # still learning, or caught out by a sound it has not heard, can do worse
             # than the plain delayed copy the correlation peak stands for).
             resid = min(resid, float(10 * np.log10(max(1.0 - peak * peak, 1e-6))))
-        src = x[path.taps :]
-        src_db = 10 * np.log10(max(float(src @ src), 1e-20) / max(src.size, 1))
+        src_db = _mean_db(x[path.taps :])
         known = self.leak_db[f]
         sure = peak >= self.sure_corr
         if sure:
@@ -300,11 +308,8 @@ class EchoLocator:
                 self.alone_ticks[i] += 1
                 if self.alone_ticks[i] % ALONE_EVERY != 1:
                     continue
-                x = self._span(lo, hi)[i]
-                m = (x.size // self.decim) * self.decim
-                x = x[:m].reshape(-1, self.decim).mean(axis=1).astype(np.float64)
-                level = 10 * np.log10(max(float(x @ x), 1e-20) / max(x.size, 1))
-                self.source_levels[i].append(float(level))
+                x = _decimate(self._span(lo, hi)[i], self.decim).astype(np.float64)
+                self.source_levels[i].append(_mean_db(x))
 
     def judge(
         self,
@@ -339,10 +344,7 @@ class EchoLocator:
                 if speech is not None and voiced is not None:
                     self._alone(t0, tick, lo, hi, speech, voiced)
                 continue
-            a, b = self._span(lo - margin, hi + margin)
-            m = (a.size // d) * d
-            a = a[:m].reshape(-1, d).mean(axis=1)
-            b = b[:m].reshape(-1, d).mean(axis=1)
+            a, b = (_decimate(x, d) for x in self._span(lo - margin, hi + margin))
             core = a[lag:-lag]
             ea = float(core @ core)
             eb = float(b[lag:-lag] @ b[lag:-lag])
