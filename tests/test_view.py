@@ -5,6 +5,7 @@ hardware edge (the output stream) only."""
 from __future__ import annotations
 
 import io
+import os
 import re
 import shutil
 import subprocess
@@ -380,7 +381,9 @@ def test_help_lists_the_view_options():
 def test_the_view_in_tmux_fits_and_speaks_plainly(tmp_path, columns):
     if shutil.which("tmux") is None:
         pytest.skip("tmux is not installed")
-    session, channel = f"tw-view-{columns}-{tmp_path.name}", f"tw-done-{tmp_path.name}"
+    session, channel = f"tw-view-{columns}", "tw-done"
+    # A server of this test's own: concurrent runs never share (or kill) one.
+    tmux = ["tmux", "-S", str(tmp_path / "tmux")]
     cmd = (
         f"cd {ROOT} && env -u COLUMNS -u LINES PYTHONPATH={ROOT} "
         f"{sys.executable} -m monitor replay "
@@ -388,16 +391,17 @@ def test_the_view_in_tmux_fits_and_speaks_plainly(tmp_path, columns):
         f"tmux wait-for -S {channel}; sleep 60"
     )
     subprocess.run(
-        ["tmux", "new-session", "-d", "-s", session, "-x", str(columns), "-y", "40", cmd],
+        [*tmux, "new-session", "-d", "-s", session, "-x", str(columns), "-y", "40", cmd],
         check=True,
+        env={k: v for k, v in os.environ.items() if k != "TMUX"},
     )
     try:
-        subprocess.run(["tmux", "wait-for", channel], check=True, timeout=120)
+        subprocess.run([*tmux, "wait-for", channel], check=True, timeout=120)
         screen = subprocess.run(
-            ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+            [*tmux, "capture-pane", "-p", "-t", session], capture_output=True, text=True
         ).stdout
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
     (ROOT / "out").mkdir(exist_ok=True)
     (ROOT / "out" / f"view-{columns}.txt").write_text(screen)
     lines = [x.rstrip() for x in screen.splitlines() if x.strip()]
