@@ -320,6 +320,12 @@ class VoiceTracker:
         )
         voice = dp >= s.effort_pitch_st * k or db >= s.effort_balance_db * k
         loud = dl >= s.settle_loud_db * k and voice
+        if self.speaker == "agent":
+            # The agent's calm voice comes from their profile; in the call only a loud
+            # step is calming down. A raised step that merely looks like yelling is how
+            # one actor's normal turns differ from their soft ones (+6 dB, +3.3 st,
+            # +5.3 dB brighter), which made the opening a late agent_yelling.
+            return loud
         return loud or (dl >= self.raised_db() * k and yell_like)
 
     def _check_profile(self, own: VoiceStats) -> None:

@@ -89,3 +89,11 @@ def test_a_first_short_shout_after_the_agent_is_alerted_within_it() -> None:
     assert yells, [(a.kind, a.start) for a in alerts]
     assert yells[0].end - first < 2.3  # decided (the alert's end) within the first shout
     assert not [a for a in alerts if a.speaker == "agent" and a.start >= spec.window_start - 1]
+
+
+def test_an_agent_whose_normal_turns_are_louder_than_their_soft_ones_gets_no_late_alert() -> None:
+    # Actor 6 (the agent) opens with a neutral turn, then speaks soft calm takes: the
+    # opening block is 6 dB louder, 3.3 st higher and 5 dB brighter, which looks like a
+    # raised voice that calmed down. For the agent only a loud (12 dB) step is calming down.
+    _, alerts = _call("xtalk", "xtalk_dialogue", 1, 6)
+    assert not [a for a in alerts if a.speaker == "agent"], [(a.kind, a.start) for a in alerts]
