@@ -81,6 +81,13 @@ class Detector:
             alerts += self._matching(now)
         return alerts
 
+    def decide_building(self, sp: Speaker, now: int) -> list[Alert]:
+        """The state building for `sp` (`VoiceTracker.building`) is entered at stream time
+        `now`, before its hold is over, because another stage made it certain (the words:
+        monitor/pipeline.py); returns its alert, as the detector would have given it."""
+        entered = self.voices[sp].enter_building(now)
+        return self._voice_alert(sp, entered, now) if entered else []
+
     # -- the agent's voice profile (monitor/profile.py) ---------------------------------------
     def seed_agent(self, stats: VoiceStats, raised_db: float | None) -> None:
         """Start the agent from their known calm voice (before the first block)."""

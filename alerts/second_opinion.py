@@ -15,7 +15,12 @@ moment to hear what was said:
   counted in the summary.
 - Live, an alert waits at most `OpinionSettings.wait_s` after its episode's start (the
   alert's ``start``, stream time), so an alert the detector decides at or after that
-  deadline goes out at once with the words already heard. When transcription is off,
+  deadline goes out at once with the words already heard. And live, the words may decide
+  a customer's episode that is still building (`decides`: trusted words of that speech
+  that are positive, or curse or insult): the pipeline then has the detector enter the
+  state before its acoustic hold is over, and that alert is judged at once. A kind the
+  words gave is not alerted again within `OpinionSettings.repeat_s` (the rest of that
+  episode growing from raised to yelling). When transcription is off,
   behind, or the words are unreliable (low avg_logprob or word probability, high
   no_speech_prob, or an unsure language: a call in a language the model does not speak),
   the acoustic decision stands and the alert says it had no words to go on.
@@ -83,6 +88,8 @@ class OpinionSettings:
         lookback_s: words said this long (s) before an episode's start count as its words.
         rapport_s: an upbeat customer moment makes the agent's excitement rapport for this
             long (s) after the upbeat alert's end.
+        repeat_s: a customer alert of a kind emitted less than this long (s) before is not
+            emitted again (the detector's `cooldown_s`, applied to the kinds the words give).
         min_logprob: transcripts with a lower avg_logprob are unreliable.
         max_no_speech: transcripts with a higher no_speech_prob are unreliable.
         min_word_probability: transcripts whose words' mean probability is lower are
@@ -94,6 +101,7 @@ class OpinionSettings:
     wait_s: float = 2.7
     lookback_s: float = 6.0
     rapport_s: float = 20.0
+    repeat_s: float = 20.0
     min_logprob: float = -0.8
     max_no_speech: float = 0.5
     min_word_probability: float = 0.5
@@ -159,7 +167,11 @@ class SecondOpinion:
             "no_words": 0,
             "unreliable": 0,
             "amended": 0,
+            "early": 0,
+            "repeats": 0,
         }
+        # (end, kind) of the customer alerts emitted lately (see `_repeat`).
+        self.emitted: list[tuple[float, str]] = []
 
     # -- what the pipeline needs ------------------------------------------------------
 
@@ -190,13 +202,35 @@ class SecondOpinion:
         ]
         return any(lo <= t <= hi + after for lo, hi in spans)
 
-    def add(self, alerts: Iterable[Alert]) -> None:
-        """Take the detector's new alerts (before asking for `wanted` words)."""
+    def add(self, alerts: Iterable[Alert], early: bool = False) -> None:
+        """Take the detector's new alerts (before asking for `wanted` words). `early`:
+        alerts of a building state that the words decided (`decides`), judged at the next
+        push with the words already heard."""
         for alert in alerts:
             if alert.kind in HELD:
-                self.held.append(_Held(alert, _t(alert.start + self.s.wait_s)))
+                if early:
+                    self.counts["early"] += 1
+                    alert = dataclasses.replace(
+                        alert, evidence={**alert.evidence, "decided_by_words": True}
+                    )
+                deadline = 0 if early else _t(alert.start + self.s.wait_s)
+                self.held.append(_Held(alert, deadline))
             else:
                 self.outbox.append(alert)
+
+    def decides(self, speaker: str, start: int, now: int) -> bool:
+        """Live, whether the words already heard decide an episode of `speaker` that is
+        still building (from stream time `start`, now `now`) before its acoustic hold is
+        over: reliable words of that speech that are positive (it is `customer_upbeat`)
+        or curse or insult (it is `customer_yelling`). Neutral or other negative words,
+        or none, leave the acoustic decision alone. Only the customer's episodes."""
+        if not self.words or self.offline or speaker != "customer":
+            return False
+        valence, _ = self._words(speaker, start, now, False, count=False)
+        if valence is None:
+            return False
+        hostile = {"cursing", "insult"} & set(valence.signs)
+        return valence.verdict == "positive" or bool(hostile)
 
     def push(
         self, now: int, transcripts: Iterable[Transcript], ready: Ready | None = None
@@ -239,10 +273,18 @@ class SecondOpinion:
             h.start <= t.start + tol and h.end >= t.end - tol and not h.provisional for h in heard
         ):
             return
+        # Words that cannot be trusted do not displace a trusted look at the same speech
+        # (a longer look may end inside a word and fall under the trust limits).
+        trusted = reliable(t, self.s)
         kept = [
             h
             for h in heard
-            if not (h.provisional and h.start >= t.start - tol and h.end <= t.end + tol)
+            if not (
+                h.provisional
+                and h.start >= t.start - tol
+                and h.end <= t.end + tol
+                and (trusted or not reliable(h, self.s))
+            )
         ]
         self.heard[t.speaker] = [*kept, t]
 
@@ -270,6 +312,9 @@ class SecondOpinion:
                 remaining.append(h)
                 continue
             decided = self._judge(a, heard)
+            if decided is not None and self._repeat(decided):
+                self.counts["repeats"] += 1
+                continue
             if decided is not None:
                 out.append(decided)
                 if not heard and not final and a.kind != "agent_interrupting":
@@ -278,6 +323,18 @@ class SecondOpinion:
         self.held = remaining
         out.sort(key=lambda x: x.end)
         return out
+
+    def _repeat(self, a: Alert) -> bool:
+        """A customer alert of a kind already emitted less than `repeat_s` before it (the
+        detector's own cooldown, kept for the kinds the words gave: the rest of an episode
+        the words decided early, growing from raised to yelling, is not alerted again)."""
+        if a.speaker != "customer" or a.late:
+            return False
+        if any(k == a.kind and a.end - end < self.s.repeat_s for end, k in self.emitted):
+            return True
+        self.emitted = [(e, k) for e, k in self.emitted if a.end - e < self.s.repeat_s]
+        self.emitted.append((a.end, a.kind))
+        return False
 
     def _covered(self, a: Alert) -> bool:
         """A reliable transcript of the alert's speaker runs from the episode's start to
@@ -313,12 +370,19 @@ class SecondOpinion:
 
     def _valence(self, a: Alert, ready: bool, count: bool = True) -> tuple[Valence | None, str]:
         """The words of the alert's speaker around its episode, or (None, why not)."""
+        return self._words(a.speaker, _t(a.start), _t(a.end), ready, count)
+
+    def _words(
+        self, speaker: str, start: int, end: int, ready: bool, count: bool = True
+    ) -> tuple[Valence | None, str]:
+        """The words of `speaker` around the episode from `start` to `end` (stream times),
+        or (None, why not)."""
         if not self.words:
             return None, "transcription off"
-        lo = _t(a.start - self.s.lookback_s)
-        own = _t(a.start - OWN_WORDS_S)
-        hi = _t(a.end)
-        near = [t for t in self.heard[a.speaker] if t.end > own and t.start < hi]
+        lo = start - _t(self.s.lookback_s)
+        own = start - _t(OWN_WORDS_S)
+        hi = end
+        near = [t for t in self.heard[speaker] if t.end > own and t.start < hi]
         good = [t for t in near if reliable(t, self.s)]
         if not good:
             # The episode's own speech gave no words to trust: earlier words alone do
@@ -328,7 +392,7 @@ class SecondOpinion:
                 return None, "words unreliable"
             return None, "no words understood" if ready else "no words in time"
         good = [
-            t for t in self.heard[a.speaker] if t.end > lo and t.start < hi and reliable(t, self.s)
+            t for t in self.heard[speaker] if t.end > lo and t.start < hi and reliable(t, self.s)
         ]
         texts: list[str] = []
         laughs = 0

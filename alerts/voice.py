@@ -496,6 +496,21 @@ class VoiceTracker:
         idx = np.flatnonzero(hit & (tail_share >= 0.6) & (self.window.t >= self.spurt_start))
         return int(self.window.t[idx[0]]) if idx.size else int(self.window.t[-1])
 
+    def building(self, now: int) -> Episode | None:
+        """The raised or yelling state building toward an alert (from normal) that has held
+        at least the yelling hold (`enter_s`) at stream time `now` but not yet its own
+        hold; None otherwise. For another stage (the words) that may make it certain."""
+        c = self.candidate
+        if self.state != "normal" or c is None:
+            return None
+        return c if now - c.last_true >= self.s.enter_s * SAMPLE_RATE else None
+
+    def enter_building(self, now: int) -> str | None:
+        """Enter the state `building` returns now, before its own hold is over; returns
+        the state entered (None when nothing is building)."""
+        c = self.building(now)
+        return None if c is None else self._enter(c, now)
+
     def _enter(self, ep: Episode, now: int) -> str:
         if self.state != "normal" and self.episode is not None:
             self._account(now)

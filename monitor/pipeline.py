@@ -225,7 +225,24 @@ class Pipeline:
             # The worker is closed by `finish`, once the open turns are flushed to it.
             done = self._transcribe(closed)
         records: list[Record] = list(self.opinion.push(self.decided, done, self._ready))
+        early = self._words_decide()
+        if early:
+            self.opinion.add(early, early=True)
+            records += self.opinion.push(self.decided, [], self._ready)
         return records + self._spot(done)
+
+    def _words_decide(self) -> list[Alert]:
+        """Live, the customer's raised or yelling state still building is decided now when
+        it has held the yelling hold and the words already heard of that speech decide it
+        (`SecondOpinion.decides`: positive, or cursing and insults); its alert, as the
+        detector gives it, for the second opinion to judge at once. Offline the acoustic
+        hold always runs its course (the words are waited for anyway)."""
+        if self.transcriber is None or self.transcriber.policy == "block":
+            return []
+        cand = self.detector.voices["customer"].building(self.decided)
+        if cand is None or not self.opinion.decides("customer", cand.start, self.decided):
+            return []
+        return self.detector.decide_building("customer", self.decided)
 
     def _ready(self, speaker: str, t: int) -> bool:
         """Whether `speaker`'s speech up to stream time `t` has been transcribed."""

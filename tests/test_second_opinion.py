@@ -497,3 +497,211 @@ def test_offline_cuts_no_speech_early(cfg: Config) -> None:
         pipe.push(block)
     pipe.finish()
     assert work.promoted == []
+
+
+# -- live: the words decide an episode still building ------------------------------------
+
+
+class StreamTimeWorker:
+    """The transcriber's edge, live policy, on stream time instead of a clock: each
+    snippet is transcribed by the real model, but its transcript is handed back only once
+    the pipeline's stream time has gone `decode_s` past the moment the one worker thread
+    could start it (one snippet at a time, promoted ones first), as a worker that needs
+    `decode_s` per decode would live (the bench measures 0.7-1.1 s on this machine)."""
+
+    policy = "drop_oldest"
+
+    def __init__(self, cfg: Config, decode_s: float = 0.8) -> None:
+        from audio.transcribe.model import load_model
+
+        self.settings = cfg.transcription.worker("drop_oldest")
+        self.model = load_model(self.settings)
+        self.decode = s(decode_s)
+        self.pipe: Pipeline | None = None
+        self.queue: list[Any] = []  # snippets not started yet
+        self.busy: tuple[int, Any] | None = None  # (done at, snippet) being decoded
+        self.done: list[Transcript] = []
+
+    def now(self) -> int:
+        assert self.pipe is not None
+        return self.pipe.decided
+
+    def _run(self) -> None:
+        from audio.transcribe.decode import transcribe_snippet
+
+        now = self.now()
+        while True:
+            if self.busy is not None:
+                at, snip = self.busy
+                if at > now:
+                    return
+                self.busy = None
+                out = transcribe_snippet(self.model, snip, self.settings)
+                if out is not None:
+                    self.done.append(out)
+                start_next = at
+            else:
+                start_next = now
+            if not self.queue:
+                return
+            self.busy = (start_next + self.decode, self.queue.pop(0))
+
+    def submit(self, snippet: Any) -> bool:
+        self.queue.append(snippet)
+        self._run()
+        return True
+
+    def poll(self) -> list[Transcript]:
+        self._run()
+        out, self.done = self.done, []
+        return out
+
+    def close(self, timeout: float | None = None) -> list[Transcript]:
+        from audio.transcribe.decode import transcribe_snippet
+
+        rest = [sn for sn in ([self.busy[1]] if self.busy else []) + self.queue]
+        self.busy, self.queue = None, []
+        out = [t for sn in rest if (t := transcribe_snippet(self.model, sn, self.settings))]
+        return [*self.poll(), *out]
+
+    def stats(self) -> Any:
+        from audio.transcribe import WorkerStats
+
+        return WorkerStats(*(0,) * 9, busy_s=0.0, audio_s=0.0, error=None)
+
+    def pending_before(self, speaker: str, t: int) -> bool:
+        waiting = self.queue + ([self.busy[1]] if self.busy else [])
+        return any(sn.speaker == speaker and sn.start < t for sn in waiting)
+
+    def promote(self, speaker: str, t: int) -> None:
+        first = [sn for sn in self.queue if sn.speaker == speaker and sn.start < t]
+        self.queue = first + [sn for sn in self.queue if sn not in first]
+
+    def wait_for(self, speaker: str, t: int, timeout: float | None = None) -> bool:
+        raise AssertionError("live: nothing waits for the model")
+
+
+def live_replay(name: str, cfg: Config, words: bool) -> list[Alert]:
+    """The call at live pace with the stream-time worker (words) or none (acoustic)."""
+    work = StreamTimeWorker(cfg) if words else None
+    spotter = SpeechSetup.build(cfg, policy="drop_oldest").for_call(name) if words else None
+    pipe = Pipeline(cfg, name, work, spotter.spotter if spotter else None)
+    if work is not None:
+        work.pipe = pipe
+    records: list[Any] = []
+    for block in FileSource(FIXTURES / f"words_{name}.flac", block_s=0.1):
+        records += pipe.push(block)
+    records += pipe.finish()
+    return [r for r in records if isinstance(r, Alert) and r.kind != "phrase"]
+
+
+@pytest.fixture(scope="module")
+def live_runs(cfg: Config) -> dict[tuple[str, bool], list[Alert]]:
+    return {
+        (name, words): live_replay(name, cfg, words)
+        for name in ("rapport", "cursing", "german")
+        for words in (False, True)
+    }
+
+
+def customer(alerts: list[Alert]) -> list[Alert]:
+    return [a for a in alerts if a.speaker == "customer"]
+
+
+def test_live_positive_words_decide_the_building_episode_upbeat(live_runs: Any) -> None:
+    """words_rapport live: the customer's calm voice becomes known only 2.2 s into the
+    excited thanks, and the detector alone decides 3.35 s after the episode's start. The
+    first look ("Oh wow, it's up.") is in 0.8 s after it is cut: the building state is
+    decided on it once it has held the yelling hold, as customer_upbeat, and the rest of
+    the episode (growing to yelling) makes no second alert."""
+    (acoustic,) = customer(live_runs[("rapport", False)])
+    assert acoustic.kind == "customer_yelling"
+    ups = customer(live_runs[("rapport", True)])
+    assert [a.kind for a in ups] == ["customer_upbeat"], [(a.kind, a.end) for a in ups]
+    (up,) = ups
+    assert up.evidence.get("decided_by_words") is True
+    assert up.evidence["words"]["verdict"] == "positive"
+    assert up.start == acoustic.start
+    assert up.end <= acoustic.end - 0.4  # decided before the acoustic hold was over
+    assert up.end - up.start <= 3.0 - 0.2  # stream seconds: out by the 3 s target
+    # The agent's excited answer is still rapport.
+    assert not [a for a in live_runs[("rapport", True)] if a.speaker == "agent"]
+
+
+def test_live_cursing_decides_the_building_episode_yelling(live_runs: Any) -> None:
+    (acoustic,) = customer(live_runs[("cursing", False)])
+    assert acoustic.kind == "customer_raised"
+    (yell,) = customer(live_runs[("cursing", True)])
+    assert yell.kind == "customer_yelling" and "swearing" in yell.message
+    assert yell.evidence.get("decided_by_words") is True
+    assert yell.start == acoustic.start and yell.end < acoustic.end
+
+
+def test_live_words_that_cannot_be_trusted_leave_the_hold_alone(live_runs: Any) -> None:
+    """The German call: no trusted words, so the acoustic hold runs its course."""
+    (acoustic,) = customer(live_runs[("german", False)])
+    (alone,) = customer(live_runs[("german", True)])
+    assert (alone.kind, alone.start, alone.end) == (acoustic.kind, acoustic.start, acoustic.end)
+    assert "decided_by_words" not in alone.evidence
+    assert alone.evidence["words"]["verdict"] == "none"
+
+
+def test_the_words_decide_only_positive_or_hostile_speech() -> None:
+    from dataclasses import replace
+
+    def heard(text: str, **conf: float) -> SecondOpinion:
+        stage = SecondOpinion()
+        stage.push(s(11.0), [replace(transcript(text, 9.8, 10.9, **conf), provisional=True)], None)
+        return stage
+
+    assert heard("Oh wow, it works!").decides("customer", s(10.0), s(11.0))
+    assert heard("This is fucking ridiculous").decides("customer", s(10.0), s(11.0))
+    assert heard("You idiot").decides("customer", s(10.0), s(11.0))
+    # Neutral words, complaints without cursing, or words that cannot be trusted do not.
+    assert not heard("I tried the router again").decides("customer", s(10.0), s(11.0))
+    assert not heard("This is the third time I call").decides("customer", s(10.0), s(11.0))
+    assert not heard("Oh wow, it works!", avg_logprob=-1.2).decides("customer", s(10.0), s(11.0))
+    # Nor the agent's speech, nor earlier words alone, nor offline.
+    assert not heard("Oh wow, it works!").decides("agent", s(10.0), s(11.0))
+    assert not heard("Oh wow, it works!").decides("customer", s(16.0), s(17.0))
+    offline = SecondOpinion(offline=True)
+    offline.push(s(11.0), [transcript("Oh wow, it works!", 9.8, 10.9)], None)
+    assert not offline.decides("customer", s(10.0), s(11.0))
+
+
+def test_an_untrusted_longer_look_keeps_the_trusted_one() -> None:
+    """A second look ending inside a word falls under the trust limits: the first look's
+    trusted words still count (before, the longer look replaced them)."""
+    from dataclasses import replace
+
+    stage = SecondOpinion()
+    first = replace(transcript("Oh wow, it's up.", 9.8, 11.4), provisional=True)
+    second = replace(
+        transcript("Oh wow, it's a... Yeah, it's", 9.8, 12.0, avg_logprob=-0.84), provisional=True
+    )
+    stage.push(s(11.5), [first], None)
+    stage.push(s(12.1), [second], None)
+    assert stage.heard["customer"] == [first, second]
+    stage.add([alert("customer_yelling", 10.0, 12.2)])
+    (out,) = stage.push(s(12.9), [], lambda sp, t: False)
+    assert out.kind == "customer_upbeat"
+    # A trusted transcript of the same speech replaces both.
+    whole = transcript("Oh wow, it's up. Yeah, it works.", 9.8, 13.0)
+    stage.push(s(13.1), [whole], None)
+    assert stage.heard["customer"] == [whole]
+
+
+def test_a_kind_the_words_gave_is_not_alerted_again_in_the_same_episode() -> None:
+    stage = SecondOpinion()
+    words = [transcript("Oh wow, it works! Thank you!", 9.8, 12.0)]
+    stage.add([alert("customer_raised", 10.0, 11.0)], early=True)
+    (first,) = stage.push(s(11.0), words, lambda sp, t: False)
+    assert first.kind == "customer_upbeat" and first.evidence["decided_by_words"] is True
+    # The detector's own yelling of the same episode, 0.8 s later: upbeat again, dropped.
+    stage.add([alert("customer_yelling", 10.0, 11.8)])
+    assert stage.push(s(12.2), [], lambda sp, t: True) == []
+    assert stage.counts["repeats"] == 1
+    # A new upbeat moment 30 s later is its own alert.
+    stage.add([alert("customer_raised", 40.0, 41.6)])
+    later = [transcript("Great, thanks so much!", 39.8, 41.7)]
+    assert [a.kind for a in stage.push(s(42.0), later, lambda sp, t: True)] == ["customer_upbeat"]
