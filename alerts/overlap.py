@@ -72,7 +72,12 @@ class OverlapTracker:
             self._holder(t, h)
             if x and not self.incoming_on and self.cand is None:
                 turn = self.turn_start
-                if h and turn is not None and t - turn >= self.mid_turn:
+                # The holder talks at the onset, or did up to it: where the incoming
+                # voice's copy lies over the holder's quieter voice, the crosstalk guard
+                # takes the holder's hops from the incoming onset on (audio/crosstalk.py),
+                # and the holder's turn is as open as it was a hop before.
+                talking = h or t - self.holder_last <= 0
+                if talking and turn is not None and t - turn >= self.mid_turn:
                     self.cand, self.cand_overlap, self.cand_speech = t, 0, 0
             self.incoming_on = x
             if x:
