@@ -128,7 +128,9 @@ class VoiceTracker:
         b = self.baseline.stats
         ceiling = self.s.calm_pitch_ceiling_st
         if b is not None:
-            if b.pitch_st <= ceiling:
+            # A register between the ceiling and yelling from the first word is a high
+            # voice, kept as it is; one above that was learned on shouting.
+            if b.pitch_st < ceiling + self.s.prior_yell_pitch_st:
                 return b
             return VoiceStats(b.level_db, ceiling, b.balance_db)
         if now is None or self.speaker != "customer":
@@ -152,6 +154,10 @@ class VoiceTracker:
         # baseline (the speaker-independent reference; the customer only, see settings).
         ceiling = s.calm_pitch_ceiling_st + s.prior_yell_pitch_st * margin
         absolute = pitch_abs is not None and pitch_abs >= ceiling
+        # ... and far above the speaker's own register, unless that register (the baseline,
+        # or the warm-up so far) is itself no calm one.
+        register = self.baseline.stats or self.baseline.partial
+        absolute = absolute and (register is None or register.pitch_st >= ceiling)
         if self.speaker == "customer" and absolute and coherent:
             return "yelling"
         # The agent's headset gain is fixed, so the agent's real shouting is also louder;

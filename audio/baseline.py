@@ -92,6 +92,8 @@ class Baseline:
         self._frames: list[np.ndarray] = []
         self._n = 0
         self.stats: VoiceStats | None = None
+        self.partial: VoiceStats | None = None
+        """The same summary of the warm-up so far (None before any frame, and once ready)."""
         self.rebased = 0
 
     @property
@@ -109,15 +111,20 @@ class Baseline:
             return
         self._frames.append(np.column_stack([level, pitch, bal]))
         self._n += level.size
+        data = np.concatenate(self._frames)
+        self._frames = [data]
         if self._n >= self.warmup_frames:
-            data = np.concatenate(self._frames)
             self.stats = summarize(data[:, 0], data[:, 1], data[:, 2])
             self._frames = []
+            self.partial = None
+        else:
+            self.partial = summarize(data[:, 0], data[:, 1], data[:, 2])
 
     def seed(self, stats: VoiceStats) -> None:
         """Take `stats` as the baseline now (a known calm voice, or calmer speech heard
         later in the call); the warm-up, if still running, is over."""
         self.stats = stats
+        self.partial = None
         self._frames = []
         self._n = max(self._n, self.warmup_frames)
 

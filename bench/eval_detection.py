@@ -39,7 +39,9 @@ earlier fails "baseline clean" for that call (rate over all synthetic calls).
    customer_yelling starting before the hot part ends, live or late) or emphatic takes
    (`hot_emphatic`: customer_raised or customer_yelling), then calms down for ~24 s of
    speech; `high_normal` (female actors): normal takes shifted up `HIGH_SHIFT_ST` for the
-   whole call (fails on any customer alert).
+   whole call (fails on any customer alert); `high_excited` (female actors): the normal
+   takes shifted up 5, 6 and 7 st, mixed (an excited but calm high voice, 300-420 Hz:
+   fails on customer_yelling).
 6. Crosstalk, per pair: the interruption calls with each channel hearing the other speaker
    (2-25 ms later, low-passed, 6-14 dB down, a short reverberant tail): `xtalk_dialogue`
    (the dialogue and a polite reply: fails on any acoustic alert or more than 1 s of
@@ -101,7 +103,8 @@ BACKCHANNEL_S = 0.35
 FADE_S = 0.02
 
 CUSTOMER_CASES = ("shout", "shout_quiet", "emphatic", "gain+6", "gain+12", "gain+18", "phone")
-HOT_CASES = ("hot_shout", "hot_emphatic", "high_normal")
+HOT_CASES = ("hot_shout", "hot_emphatic", "high_normal", "high_excited")
+HIGH_CASES = ("high_normal", "high_excited")
 MATCH_CASES = ("match", "calm_reply", "shout_back")
 INTERRUPT_CASES = ("barge_in", "backchannel", "polite")
 XTALK_CASES = ("xtalk_dialogue", "xtalk_barge")
@@ -109,6 +112,9 @@ HOT_S = 6.0
 """Speech (s) of shouting or emphatic takes a hot-start call opens with."""
 HIGH_SHIFT_ST = 4.0
 """Pitch shift (st) that makes the female actors' normal voices a high register."""
+EXCITED_SHIFTS_ST = (5.0, 6.0, 7.0)
+"""Pitch shifts (st) of the female actors' normal takes for an excited but calm high voice:
+each take is in the deck once per shift, so the voice moves up and down over the call."""
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,7 @@ TARGETS = (
     Target("hot_shout", True, 0.90),
     Target("hot_emphatic", True, 0.80),
     Target("high_normal", False, 0.02),
+    Target("high_excited", False, 0.02),
     Target("shout_back", True, 0.90),
     Target("xtalk_dialogue", False, 0.05),
     Target("xtalk_barge", True, 0.90),
@@ -504,9 +511,13 @@ def pitch_shifted(takes: Iterable[np.ndarray], steps: float) -> tuple[np.ndarray
 
 
 @cache
-def high_takes(ravdess: str, actor: int) -> tuple[np.ndarray, ...]:
-    """The actor's normal takes shifted up `HIGH_SHIFT_ST` (cached per process)."""
-    return pitch_shifted(actor_takes(ravdess, actor).normal, HIGH_SHIFT_ST)
+def high_takes(ravdess: str, actor: int, case: str = "high_normal") -> tuple[np.ndarray, ...]:
+    """The actor's normal takes shifted up `HIGH_SHIFT_ST` (`high_normal`) or by each of
+    `EXCITED_SHIFTS_ST` (`high_excited`), cached per process."""
+    normal = actor_takes(ravdess, actor).normal
+    if case == "high_normal":
+        return pitch_shifted(normal, HIGH_SHIFT_ST)
+    return tuple(x for st in EXCITED_SHIFTS_ST for x in pitch_shifted(normal, st))
 
 
 def build_hot(
@@ -514,12 +525,13 @@ def build_hot(
 ) -> tuple[Spec, np.ndarray, np.ndarray]:
     """Section 5: the customer is elevated from the first word, then calms down
     (`hot_shout`, `hot_emphatic`); or a high-register customer stays normal throughout
-    (`high_normal`: the normal takes shifted up `HIGH_SHIFT_ST`, female actors only).
-    The agent replies in normal voice after every customer turn."""
+    (`high_normal`: the normal takes shifted up `HIGH_SHIFT_ST`, female actors only), or
+    an excited but calm high voice (`high_excited`: shifted 5-7 st). The agent replies in
+    normal voice after every customer turn."""
     a = actor_takes(ravdess, actor)
     b = CallBuilder(rng)
     agent = Deck(actor_takes(ravdess, partner).normal, rng)
-    normal = a.normal if case != "high_normal" else high_takes(ravdess, actor)
+    normal = high_takes(ravdess, actor, case) if case in HIGH_CASES else a.normal
     t = 0.5
     end = t
     if case in ("hot_shout", "hot_emphatic"):
@@ -678,6 +690,8 @@ def score(
         return bool(hits), True
     if case == "high_normal":
         return not any(a["speaker"] == "customer" for a in alerts), True
+    if case == "high_excited":
+        return not any(a["kind"] == "customer_yelling" for a in alerts), True
     if case == "xtalk_dialogue":
         false = [a for a in alerts if a["kind"] in ACOUSTIC_KINDS]
         return not false and summary.get("overlap_s", 0.0) <= 1.0, True
@@ -844,7 +858,7 @@ def make_jobs(
     for a in actors:
         b = partner_of(a, 1, pool)
         add("customer", CUSTOMER_CASES, a, b)
-        add("hot", [c for c in HOT_CASES if c != "high_normal" or a % 2 == 0], a, b)
+        add("hot", [c for c in HOT_CASES if c not in HIGH_CASES or a % 2 == 0], a, b)
     for off in PAIR_OFFSETS:
         for a in actors:
             b = partner_of(a, off, pool)

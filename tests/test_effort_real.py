@@ -97,3 +97,13 @@ def test_an_agent_whose_normal_turns_are_louder_than_their_soft_ones_gets_no_lat
     # raised voice that calmed down. For the agent only a loud (12 dB) step is calming down.
     _, alerts = _call("xtalk", "xtalk_dialogue", 1, 6)
     assert not [a for a in alerts if a.speaker == "agent"], [(a.kind, a.start) for a in alerts]
+
+
+@pytest.mark.parametrize("actor,partner", [(2, 3), (4, 5)])
+def test_an_excited_high_voice_is_not_yelling(actor: int, partner: int) -> None:
+    # Normal takes shifted up 5-7 semitones (about 300-420 Hz) for the whole call: above the
+    # calm ceiling and often above the yelling-from-the-first-word pitch, but that is the
+    # speaker's own register (actor 4: before the warm-up is over; actor 2: after it).
+    _, alerts = _call("hot", "high_excited", actor, partner)
+    yelling = [a for a in alerts if a.kind == "customer_yelling"]
+    assert not yelling, [(a.kind, a.start, a.evidence.get("reference")) for a in alerts]
