@@ -223,14 +223,16 @@ class Detector:
         return out
 
     def _customer_elevated(self, now: int, loose: bool = False) -> bool:
-        """The customer sounds elevated now or did recently (alerted or not yet). `loose`
-        (for an agent who is raised or yelling already) also counts a customer who passed
-        only the exit test (half the entry thresholds) recently."""
+        """The customer sounds escalated now or did recently (alerted or not yet): yelling,
+        or raised with their level up (`VoiceTracker._escalation`); an energetic voice at
+        its usual level is not something to match. `loose` (for an agent who is raised or
+        yelling already) also counts a customer who passed only the exit test (half the
+        entry thresholds) recently."""
         c = self.voices["customer"]
-        if c.state != "normal":
+        if c.state != "normal" and c.escalated:
             return True
         memory = self.s.match_memory_s * SAMPLE_RATE
-        seen = [c.last_elevated_end, c.last_elevated_seen]
+        seen = [c.last_escalated_end, c.last_escalated_seen]
         if loose:
             seen.append(c.last_warm_seen)
         return any(t is not None and now - t <= memory for t in seen)

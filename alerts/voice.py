@@ -90,7 +90,12 @@ class VoiceTracker:
         self.last_elevated_end: int | None = None
         self.spurt_start = 0
         self._speaking = False
-        self.last_elevated_seen: int | None = None
+        # Escalation (what the agent must not match): yelling, or raised by level. A voice
+        # raised by pitch and brightness alone at its usual level is energetic (upbeat
+        # callers sound like that), not escalating.
+        self.escalated = False  # the current episode has been an escalation
+        self.last_escalated_end: int | None = None
+        self.last_escalated_seen: int | None = None
         self.last_warm_seen: int | None = None
         self.pitch_spread = 0.0
         # Level changes of calm windows over baseline (one per judged tick), as a ring.
@@ -254,9 +259,11 @@ class VoiceTracker:
         level = self.classify(d, pitch_abs=stats.pitch_st)
         if level == "raised" and self._own is not None:
             level = "normal"  # on a profile not yet checked against the call, only yelling
-        if level != "normal":
-            self.last_elevated_seen = now
-        if self.classify(d, self.s.exit_margin, pitch_abs=stats.pitch_st) != "normal":
+        escalated = self._escalation(level, d)
+        if escalated:
+            self.last_escalated_seen = now
+        warm = self.classify(d, self.s.exit_margin, pitch_abs=stats.pitch_st)
+        if self._escalation(warm, d, self.s.exit_margin):
             self.last_warm_seen = now
         order = ORDER
         if self.state != "normal" and self.alerted:
@@ -271,6 +278,8 @@ class VoiceTracker:
                 entered = self._enter(self.candidate, now)
         else:
             self.candidate = None
+        if self.state != "normal" and escalated:
+            self.escalated = True
         if self.state != "normal":
             exit_level = self.classify(d, self.s.exit_margin, pitch_abs=stats.pitch_st)
             if order[exit_level] >= order[self.state]:
@@ -292,6 +301,11 @@ class VoiceTracker:
             self._note_calm(d)
             self.calm_frames += n_new
         return entered
+
+    def _escalation(self, level: str, d: tuple[float, float, float], k: float = 1.0) -> bool:
+        """`level` (judged with thresholds scaled by `k`) is an escalation: yelling, or
+        raised with the level up by the speaker's raised threshold."""
+        return level == "yelling" or (level == "raised" and d[0] >= self.raised_db() * k)
 
     def _unmistakable(
         self, d: tuple[float, float, float], stats: VoiceStats, spread: float
@@ -521,6 +535,8 @@ class VoiceTracker:
         if self.state != "normal" and self.episode is not None:
             self._account(now)
             ep = Episode(ep.state, ep.start, now)
+        if self.state == "normal":
+            self.escalated = False
         self.state = ep.state
         self.episode = Episode(ep.state, ep.start, now)
         self.last_change = now
@@ -539,6 +555,9 @@ class VoiceTracker:
         self.episode = None
         self.candidate = None
         self.last_elevated_end = now
+        if self.escalated:
+            self.last_escalated_end = now
+        self.escalated = False
 
     def _maybe_rebase(self, d: tuple[float, float, float], stats: VoiceStats, n: int) -> None:
         s = self.s

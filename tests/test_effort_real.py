@@ -107,3 +107,23 @@ def test_an_excited_high_voice_is_not_yelling(actor: int, partner: int) -> None:
     _, alerts = _call("hot", "high_excited", actor, partner)
     yelling = [a for a in alerts if a.kind == "customer_yelling"]
     assert not yelling, [(a.kind, a.start, a.evidence.get("reference")) for a in alerts]
+
+
+CALM_CALL = SHARED / "calls" / "auto_repairs_40_agentL_customerR_8k.flac"
+
+
+@pytest.mark.skipif(not CALM_CALL.is_file(), reason=f"calm call not found ({CALM_CALL})")
+def test_an_energetic_caller_at_their_usual_level_is_nothing_to_match() -> None:
+    # The real calm call: the caller's upbeat phrases are higher and brighter at their
+    # usual level (customer_raised, info). Matching is the agent climbing toward an
+    # escalating caller, so however long that is remembered, the agent's own animated
+    # answers later in the call are no agent_matching.
+    from audio.sources import FileSource
+    from monitor.config import with_overrides
+
+    cfg = with_overrides(load_config(None), detector={"match_memory_s": 120.0})
+    pipe = Pipeline(cfg, "calm")
+    alerts = [a for blk in FileSource(CALM_CALL) for a in pipe.push(blk)] + pipe.finish()
+    kinds = [a.kind for a in alerts]
+    assert "customer_raised" in kinds  # the energetic moments are still told (as info)
+    assert [k for k in kinds if k.startswith("agent_")] == [], kinds
