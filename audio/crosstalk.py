@@ -17,7 +17,9 @@ Two different voices at once correlate weakly, so real double talk stays double 
 one voice is much louder, though, the quieter one's own voice sits under the louder one's
 copy on its channel and the correlation stays high: each direction's leak is learned as a
 FIR path (`LeakPath`), and a follower with clearly more energy than the path explains
-carries its own voice too and keeps its speech. Runs on the analysis thread.
+(against plain copies of the source at the level of its speech), that does not repeat at
+the source's own pitch period as what a path leaves over of a copy does, carries its own
+voice too and keeps its speech. Runs on the analysis thread.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ ALONE_EVERY = 5
 MIN_LEARNED = 8
 """Ticks of plain copy (1.6 s) before a path is fitted: 320 taps want several thousand
 samples of the source."""
+SPEAKING_DB = 10.0
+"""A source this far below its own louder speech (`EchoLocator.source_db`) is at a turn's
+edge or in its tail: a copy there is mostly the room's reverberation beyond the learned
+path, which no path of `taps` explains, so it neither teaches the misfit nor is judged by it."""
+FOREIGN = 0.5
+"""A residual counts as a voice of its own only if less than this share of it repeats at the
+source's pitch period (`source_periodic`): more, and it is the source's voice the path left
+over (see `EchoLocator._own_voice`)."""
 RIDGE = 0.01
 """Ridge on the path's normal equations (re the source's energy): a voice has next to no
 energy in some bands (below 100 Hz, the top of the band), where an unregularised path
@@ -53,6 +63,40 @@ def _decimate(x: np.ndarray, d: int) -> np.ndarray:
 def _mean_db(x: np.ndarray) -> float:
     """Mean energy per sample of `x`, dB."""
     return float(10 * np.log10(max(float(x @ x), 1e-20) / max(x.size, 1)))
+
+
+def _nac(v: np.ndarray, lags: np.ndarray) -> np.ndarray:
+    """Normalised autocorrelation of `v` at `lags` (samples, each < v.size)."""
+    size = 1 << int(np.ceil(np.log2(2 * v.size)))
+    f = np.fft.rfft(v, size)
+    ac = np.fft.irfft(f * np.conj(f), size)[: v.size]
+    e = np.concatenate([[0.0], np.cumsum(v * v)])
+    head = e[v.size - lags]  # energy of v[: -L]
+    tail = e[v.size] - e[lags]  # energy of v[L:]
+    return ac[lags] / np.sqrt(np.maximum(head * tail, 1e-30))
+
+
+PERIOD_LAGS = np.arange(10, 101)
+"""Pitch periods looked at, in samples at 4 kHz: 40-400 Hz."""
+
+
+def source_periodic(r: np.ndarray, x: np.ndarray, frame: int = 200) -> float | None:
+    """How much of the residual `r` repeats at the source `x`'s own pitch period: the
+    normalised autocorrelation of `r` at that period, energy-weighted over the 50 ms frames
+    (half overlapping) where the source is voiced; None where it is voiced in none. What a
+    path leaves over of a copy is the source's voice again, periodic with it; a second voice
+    under the copy has a period of its own."""
+    num = den = 0.0
+    for s in range(0, r.size - frame + 1, frame // 2):
+        ax = _nac(x[s : s + frame], PERIOD_LAGS)
+        k = int(np.argmax(ax))
+        if ax[k] < 0.6:
+            continue
+        rr = r[s : s + frame]
+        er = float(rr @ rr)
+        num += er * float(_nac(rr, PERIOD_LAGS[k : k + 1])[0])
+        den += er
+    return num / den if den > 0 else None
 
 
 class LeakPath:
@@ -79,6 +123,7 @@ class LeakPath:
         self._spectra: dict[int, np.ndarray] = {}  # rfft of the taps per FFT size
         # What the path left over of the latest plain copies (dB re the copy).
         self.misfits: deque[float] = deque(maxlen=HISTORY)
+        self.last_residual: np.ndarray | None = None  # what the last prediction left over
 
     def misfit_db(self, q: float = 90.0) -> float | None:
         """The residual a share `q` (%) of the latest plain copies stay below (None until
@@ -123,6 +168,7 @@ class LeakPath:
             self._spectra[size] = np.fft.rfft(self.path, size)
         pred = np.fft.irfft(self._spectra[size] * x_f, size)[p : p + n]
         r = y - pred
+        self.last_residual = r
         resid = float(10 * np.log10(max(float(r @ r), 1e-20) / ey))
         # A prediction louder than what it predicts is a path that no longer fits (someone
         # moved): it says nothing about a voice.
@@ -254,6 +300,11 @@ class EchoLocator:
         src_db = _mean_db(x[path.taps :])
         known = self.leak_db[f]
         sure = peak >= self.sure_corr
+        # The source at the level of its speech, not at a turn's edge (see SPEAKING_DB):
+        # only there is what the path leaves over comparable from tick to tick.
+        src_level = self.source_db(1 - f)
+        if src_level is None or src_db < src_level - SPEAKING_DB:
+            resid = None
         if sure:
             # What a copy leaves over and how loud each voice is as a source, from every
             # tick that is clearly one voice heard twice (the odd double talk among them
@@ -276,6 +327,7 @@ class EchoLocator:
                 and misfit is not None
                 and resid > misfit + self.own_voice_db
                 and y_db + resid >= floor
+                and self._foreign(path, x[path.taps :])
             ):
                 return resid
         if sure:
@@ -283,6 +335,16 @@ class EchoLocator:
             self.leak_db[f] = ratio if known is None else known + 0.1 * (ratio - known)
             path.learn(x, x_f, y)
         return None
+
+    @staticmethod
+    def _foreign(path: LeakPath, x: np.ndarray) -> bool:
+        """What `path` left over of the last tick is not the source `x`'s voice again:
+        less than `FOREIGN` of it repeats at the source's pitch period (or the source is
+        not voiced there, and the period says nothing)."""
+        if path.last_residual is None:
+            return True
+        rho = source_periodic(path.last_residual, x)
+        return rho is None or rho < FOREIGN
 
     def source_db(self, i: int) -> float | None:
         """Channel i's level as the source of a shared sound (dB per decimated sample):
