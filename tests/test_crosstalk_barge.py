@@ -6,46 +6,16 @@ on the quieter one's channel the louder one's copy then lies over their own voic
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import zlib
-from types import ModuleType
-
-import numpy as np
 import pytest
 
-from audio.sources import ArraySource
-from monitor.config import load_config
-from monitor.pipeline import Pipeline
-from tests.conftest import ROOT, SHARED
+from tests.eval_calls import needs_ravdess, run_call
 
-RAVDESS = SHARED / "ravdess"
-pytestmark = pytest.mark.skipif(
-    not RAVDESS.is_dir(), reason=f"development recordings not found ({RAVDESS})"
-)
-
-
-def _harness() -> ModuleType:
-    name = "eval_detection"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / "eval_detection.py")
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
+pytestmark = needs_ravdess
 
 
 def _run(case: str, actor: int, partner: int):
-    """(spec, alerts, summary) of one evaluation call, built with the harness's seed."""
-    ev = _harness()
-    job = ev.Job("xtalk", case, actor, partner, str(RAVDESS), 1234)
-    rng = np.random.default_rng([job.seed, zlib.crc32(job.key.encode())])
-    spec, agent, customer = ev.BUILDERS["xtalk"](job.ravdess, job.case, actor, partner, rng)
-    pipe = Pipeline(load_config(None), spec.call_id)
-    alerts = [a for blk in ArraySource(agent, customer) for a in pipe.push(blk)]
-    alerts += pipe.finish()
-    return spec, alerts, pipe.summary()
+    """(spec, alerts, summary) of one evaluation xtalk call."""
+    return run_call("xtalk", case, actor, partner)
 
 
 @pytest.mark.parametrize(("actor", "partner"), [(9, 8), (12, 7)])

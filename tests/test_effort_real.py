@@ -5,45 +5,20 @@ builds them (bench/eval_detection.py), so each test is one row of its table."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-import zlib
-from types import ModuleType
-
-import numpy as np
 import pytest
 
-from audio.sources import ArraySource
 from monitor.config import load_config
 from monitor.pipeline import Pipeline
-from tests.conftest import ROOT, SHARED
+from tests.conftest import SHARED
+from tests.eval_calls import needs_ravdess, run_call
 
-RAVDESS = SHARED / "ravdess"
-pytestmark = pytest.mark.skipif(
-    not RAVDESS.is_dir(), reason=f"development recordings not found ({RAVDESS})"
-)
-
-
-def _harness() -> ModuleType:
-    name = "eval_detection"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / "eval_detection.py")
-        assert spec is not None and spec.loader is not None
-        mod = importlib.util.module_from_spec(spec)
-        sys.modules[name] = mod
-        spec.loader.exec_module(mod)
-    return sys.modules[name]
+pytestmark = needs_ravdess
 
 
 def _call(section: str, case: str, actor: int, partner: int):
-    """(spec, alerts) of one evaluation call: built with the harness's seed, run here."""
-    ev = _harness()
-    job = ev.Job(section, case, actor, partner, str(RAVDESS), 1234)
-    rng = np.random.default_rng([job.seed, zlib.crc32(job.key.encode())])
-    spec, agent, customer = ev.BUILDERS[section](job.ravdess, case, actor, partner, rng)
-    pipe = Pipeline(load_config(None), spec.call_id)
-    alerts = [a for blk in ArraySource(agent, customer) for a in pipe.push(blk)]
-    return spec, alerts + pipe.finish()
+    """(spec, alerts) of one evaluation call, built with the harness's seed, run here."""
+    spec, alerts, _ = run_call(section, case, actor, partner)
+    return spec, alerts
 
 
 def test_an_emphatic_start_is_a_late_alert_at_its_real_start() -> None:
