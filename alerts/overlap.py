@@ -76,8 +76,8 @@ class OverlapTracker:
                 # voice's copy lies over the holder's quieter voice, the crosstalk guard
                 # takes the holder's hops from the incoming onset on (audio/crosstalk.py),
                 # and the holder's turn is as open as it was a hop before.
-                talking = h or t - self.holder_last <= 0
-                if talking and turn is not None and t - turn >= self.mid_turn:
+                # (`_holder` has run: `holder_last` is past `t` when they talk at it.)
+                if self.holder_last >= t and turn is not None and t - turn >= self.mid_turn:
                     self.cand, self.cand_overlap, self.cand_speech = t, 0, 0
             self.incoming_on = x
             if x:

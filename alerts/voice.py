@@ -281,8 +281,7 @@ class VoiceTracker:
         if self.state != "normal" and escalated:
             self.escalated = True
         if self.state != "normal":
-            exit_level = self.classify(d, self.s.exit_margin, pitch_abs=stats.pitch_st)
-            if order[exit_level] >= order[self.state]:
+            if order[warm] >= order[self.state]:  # the exit test: half the entry thresholds
                 self.last_change = now
             elif now - self.last_change > self.s.exit_s * SAMPLE_RATE:
                 self._end(now)
@@ -536,7 +535,7 @@ class VoiceTracker:
             self._account(now)
             ep = Episode(ep.state, ep.start, now)
         if self.state == "normal":
-            self.escalated = False
+            self.escalated = False  # a new episode (normal is also reached by a re-base)
         self.state = ep.state
         self.episode = Episode(ep.state, ep.start, now)
         self.last_change = now

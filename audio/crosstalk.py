@@ -318,7 +318,7 @@ class EchoLocator:
         # the tail of a turn, quiet on both channels, is not a voice).
         if level is not None:
             floor = level - self.floor_db
-            y_db = 10 * np.log10(max(ey, 1e-20) / y.size)
+            y_db = _mean_db(y)
             louder = not sure and known is not None and ratio > known + self.own_voice_db
             if louder and y_db >= floor:
                 return 0.0

@@ -236,9 +236,7 @@ class Pipeline:
         it has held the yelling hold and the words already heard of that speech decide it
         (`SecondOpinion.decides`: positive, or cursing and insults); its alert, as the
         detector gives it, for the second opinion to judge at once. Offline the acoustic
-        hold always runs its course (the words are waited for anyway)."""
-        if self.transcriber is None or self.transcriber.policy == "block":
-            return []
+        hold always runs its course (the words are waited for anyway): `decides` says no."""
         cand = self.detector.voices["customer"].building(self.decided)
         if cand is None or not self.opinion.decides("customer", cand.start, self.decided):
             return []
