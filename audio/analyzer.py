@@ -43,6 +43,13 @@ class AnalysisSettings:
     to its own typical level, is the other speaker's bleed, not speech."""
 
 
+def pitch_tracker(settings: AnalysisSettings, window: int | None = None) -> Yin:
+    """The pitch tracker the analysis runs on each speech frame's `window`-sample window."""
+    if window is None:
+        window = max(int(round(settings.window_s * 16000)), HOP * 3)
+    return Yin(window, settings.pitch_fmin_hz, settings.pitch_fmax_hz, settings.pitch_threshold)
+
+
 class ChannelAnalyzer:
     """Streaming analysis of one speaker's channel."""
 
@@ -57,9 +64,7 @@ class ChannelAnalyzer:
             onset_frames=int(round(settings.onset_s / 0.03)),
             hangover_frames=int(round(settings.hangover_s / 0.03)),
         )
-        self._yin = Yin(
-            self.window, settings.pitch_fmin_hz, settings.pitch_fmax_hz, settings.pitch_threshold
-        )
+        self._pitch = pitch_tracker(settings, self.window)
         self._balance = BandBalance(self.window)
         self._window_offsets = np.arange(self.window)
         self.reset()
@@ -134,7 +139,7 @@ class ChannelAnalyzer:
             # history before x), so it ends with the last hop of hop k's 30 ms frame.
             first = (mid_hops + 2) * HOP
             frames = buf[first[:, None] + self._window_offsets].astype(np.float64)
-            hz, _ = self._yin(frames)
+            hz, _ = self._pitch(frames)
             ok = ~np.isnan(hz)
             f0[mid_hops[ok]] = hz[ok]
             balance[mid_hops[ok]] = self._balance(frames[ok])
