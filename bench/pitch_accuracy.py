@@ -258,27 +258,16 @@ def calm_call(data: Path, trackers: dict[str, Tracker], settings: AnalysisSettin
 CALL_PATH = CALM_CALL
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
-    p.add_argument("--cache", help="folder for pyin's reference figures")
-    p.add_argument("--actors", help="comma-separated actors (default 1-12)")
-    p.add_argument("--by-actor", action="store_true", help="also one row per actor (shouts)")
-    p.add_argument("--no-calm", action="store_true", help="skip the real calm call")
-    args = p.parse_args(argv)
-    data = Path(args.data)
-    if not (data / "ravdess").is_dir():
-        print(f"pitch_accuracy: no RAVDESS folder in {data} (use --data)", file=sys.stderr)
-        return 2
-    actors = [int(a) for a in args.actors.split(",")] if args.actors else list(range(1, 13))
+def report(
+    trackers: dict[str, Tracker],
+    data: Path,
+    cache: Path,
+    actors: Iterable[int],
+    by_actor: bool = False,
+    calm: bool = True,
+) -> None:
+    """Print the accuracy table (and the calm call's summary) for the given trackers."""
     settings = AnalysisSettings()
-    trackers: dict[str, Tracker] = {
-        "yin": Yin(
-            WINDOW, settings.pitch_fmin_hz, settings.pitch_fmax_hz, settings.pitch_threshold
-        ),
-        "tracker": pitch_tracker(settings),
-    }
-    cache = cache_dir(args.cache)
     all_takes = takes(data, actors)
     refs = {t.name: reference(t, cache) for t in all_takes}
     tallies: dict[tuple[str, str, str, str], Tally] = {}
@@ -294,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
                 hz = np.full(fr.shape[0], np.nan)
                 hz[ok] = tr(fr[ok])[0]
                 keys = [(c, t.group, half, tname)]
-                if args.by_actor and t.group == "shout":
+                if by_actor and t.group == "shout":
                     keys.append((c, t.group, f"a{t.actor:02d}", tname))
                 for k in keys:
                     tallies.setdefault(k, Tally()).add(ref_f0, ref_p, hz, ok)
@@ -319,8 +308,31 @@ def main(argv: list[str] | None = None) -> int:
             f"{k[0]:9s} {k[1]:9s} {k[2]:6s} "
             + "   ".join(f"{tallies[(*k, n)].row():>45s}" for n in trackers)
         )
-    if not args.no_calm:
+    if calm:
         calm_call(data, trackers, settings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    p.add_argument("--cache", help="folder for pyin's reference figures")
+    p.add_argument("--actors", help="comma-separated actors (default 1-12)")
+    p.add_argument("--by-actor", action="store_true", help="also one row per actor (shouts)")
+    p.add_argument("--no-calm", action="store_true", help="skip the real calm call")
+    args = p.parse_args(argv)
+    data = Path(args.data)
+    if not (data / "ravdess").is_dir():
+        print(f"pitch_accuracy: no RAVDESS folder in {data} (use --data)", file=sys.stderr)
+        return 2
+    actors = [int(a) for a in args.actors.split(",")] if args.actors else list(range(1, 13))
+    settings = AnalysisSettings()
+    trackers: dict[str, Tracker] = {
+        "yin": Yin(
+            WINDOW, settings.pitch_fmin_hz, settings.pitch_fmax_hz, settings.pitch_threshold
+        ),
+        "tracker": pitch_tracker(settings),
+    }
+    report(trackers, data, cache_dir(args.cache), actors, args.by_actor, not args.no_calm)
     return 0
 
 
