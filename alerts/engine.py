@@ -200,7 +200,11 @@ class Detector:
         kinds = [f"{sp}_{state}"]
         ev = self._evidence(v)
         severity = self._agent_severity(v) if sp == "agent" else None
-        if sp == "agent" and self._customer_elevated(now, loose=True):
+        # Matching is climbing in volume (ACOUSTICS.md 5.2): the agent's raised voice is
+        # matching when it is louder by `match_level_db`; a yelling agent always is, and
+        # then a customer who only passed the exit test recently counts too.
+        climbed = state == "yelling" or dl >= self.s.match_level_db
+        if sp == "agent" and climbed and self._customer_elevated(now, loose=state == "yelling"):
             # Shouting back is matching: one alert, carrying the agent's own evidence.
             kinds = ["agent_matching"]
             ev["agent_state"] = state
@@ -249,6 +253,8 @@ class Detector:
             ep = a.episode
             if ep is None or self.matched_episode == ep.start:
                 return []
+            if a.state != "yelling" and a.deltas[0] < self.s.match_level_db:
+                return []  # raised by pitch and timbre at their usual level: no climb
             self.matched_episode = ep.start
             dl = a.deltas[0]
             return self._alert(
@@ -261,8 +267,10 @@ class Detector:
             )
         s = self.s
         dl, dp, db = a.deltas
-        # Matching is the agent's voice itself climbing: pitch up with level or balance up.
-        climbing = dp >= s.match_pitch_st and (dl >= s.match_level_db or db >= s.match_balance_db)
+        # Matching is the agent's voice itself climbing: louder and higher (ACOUSTICS.md 5.2:
+        # a level rise with an F0 rise; a brighter voice at a louder level alone is how
+        # some speakers' normal turns differ from their soft ones).
+        climbing = dl >= s.match_level_db and dp >= s.match_pitch_st
         if not climbing or now - a.last_voice > TICK_HOPS * HOP:
             if not climbing:
                 self.match_since = None

@@ -12,7 +12,8 @@ moment to hear what was said:
 - Shared positive excitement is rapport: while an upbeat customer moment is recent, the
   agent's ``agent_matching``, ``agent_yelling`` and ``agent_raised`` (unless the agent's own
   words are negative) and ``agent_interrupting`` (cooperative overlap) are dropped, and
-  counted in the summary.
+  counted in the summary. So is an ``agent_raised`` whose own words are positive (warmth:
+  "Oh, it did! Great!"); the agent's yelling and matching stand whatever is said.
 - Live, an alert waits at most `OpinionSettings.wait_s` after its episode's start (the
   alert's ``start``, stream time), so an alert the detector decides at or after that
   deadline goes out at once with the words already heard. And live, the words may decide
@@ -164,6 +165,7 @@ class SecondOpinion:
             "confirmed": 0,
             "upgraded": 0,
             "rapport_dropped": 0,
+            "warmth_dropped": 0,
             "no_words": 0,
             "unreliable": 0,
             "amended": 0,
@@ -455,6 +457,11 @@ class SecondOpinion:
             return None
         if a.kind == "agent_interrupting":
             return a
+        if a.kind == "agent_raised" and valence is not None and valence.verdict == "positive":
+            # The agent's own warm words ("Oh, it did! Great!"): animation, not a raised
+            # voice. Yelling and matching stand whatever is said.
+            self.counts["warmth_dropped"] += 1
+            return None
         if valence is None:
             self.counts["no_words"] += 1
             return _annotate(a, {"verdict": "none", "why": why}, a.message + NO_WORDS)

@@ -60,6 +60,12 @@ class DetectorSettings:
     intonation, and its median is no register shift (shouting lifts the whole contour)."""
     agent_yell_level_db: float = 6.0
     """The agent's yelling must also be this much louder (dB) than the agent's baseline."""
+    agent_effort_coupling: float = 0.5
+    """The agent's voice raised by pitch and timbre (under the raised level) counts only
+    when their level rose by at least this many dB per dB of balance rise: with a fixed
+    headset gain, effort that brightens the voice also makes it louder (0.4-0.7 dB of
+    alpha ratio per dB, ACOUSTICS.md 1.1; 0.5 allows twice the steepest coupling), while a
+    bright, high voice at its usual level is animation, not effort."""
     pitch_unit_st: float = 4.0
     balance_unit_db: float = 4.0
     exit_margin: float = 0.5
@@ -79,9 +85,9 @@ class DetectorSettings:
     rebase_balance_db: float = 2.5
     match_level_db: float = 4.0
     match_pitch_st: float = 1.5
-    match_balance_db: float = 2.0
-    """The agent climbs toward an elevated customer: level over baseline (dB) plus a pitch
-    (st) or balance (dB) rise, or effort (pitch and balance) at any level."""
+    """The agent climbs toward an escalated customer: louder than their baseline by
+    `match_level_db` (dB) and higher by `match_pitch_st` (st), ACOUSTICS.md 5.2; an agent
+    raised or yelling then is matching when louder by `match_level_db` or yelling."""
     match_memory_s: float = 20.0
     """After the customer's elevated episode ends, matching is still checked this long."""
     interrupt_mid_turn_s: float = 1.0

@@ -148,7 +148,10 @@ class VoiceTracker:
         margin: float = 1.0,
         pitch_abs: float | None = None,
         spread: float | None = None,
+        coupled: bool = True,
     ) -> str:
+        """The level the deltas `d` read as. `coupled=False` drops the agent's rule that
+        effort must come with level (for telling a different voice from the same one)."""
         s = self.s
         dl, dp, db = d
         score = dp / s.pitch_unit_st + db / s.balance_unit_db
@@ -172,6 +175,9 @@ class VoiceTracker:
         if dp >= s.yell_pitch_st * margin and score >= s.yell_score * margin and loud_enough:
             return "yelling"
         effort = dp >= s.effort_pitch_st * margin and db >= s.effort_balance_db * margin
+        # The agent's fixed headset gain again: effort that brightens the voice is louder.
+        coupled = not coupled or dl >= s.agent_effort_coupling * db * margin
+        effort = effort and (self.speaker == "customer" or coupled)
         if dl >= self.raised_db() * margin or effort:
             return "raised"
         return "normal"
@@ -301,6 +307,11 @@ class VoiceTracker:
             self.calm_frames += n_new
         return entered
 
+    def _held(self, now: int, hold_s: float) -> bool:
+        """A candidate state has held at least `hold_s` seconds at stream time `now`."""
+        c = self.candidate
+        return c is not None and now - c.last_true >= hold_s * SAMPLE_RATE
+
     def _escalation(self, level: str, d: tuple[float, float, float], k: float = 1.0) -> bool:
         """`level` (judged with thresholds scaled by `k`) is an escalation: yelling, or
         raised with the level up by the speaker's raised threshold."""
@@ -359,7 +370,8 @@ class VoiceTracker:
         if self._elevated_over(own, prof):
             self.profile_kept = True
             return
-        differs = self.classify(_deltas(own, prof), spread=0.0) != "normal"
+        # Different in level, or in pitch and timbre at any level (another headset).
+        differs = self.classify(_deltas(own, prof), spread=0.0, coupled=False) != "normal"
         self.profile_kept = not differs
         if differs:
             self.baseline.seed(own)
@@ -519,10 +531,9 @@ class VoiceTracker:
         """The raised or yelling state building toward an alert (from normal) that has held
         at least the yelling hold (`enter_s`) at stream time `now` but not yet its own
         hold; None otherwise. For another stage (the words) that may make it certain."""
-        c = self.candidate
-        if self.state != "normal" or c is None:
+        if self.state != "normal" or not self._held(now, self.s.enter_s):
             return None
-        return c if now - c.last_true >= self.s.enter_s * SAMPLE_RATE else None
+        return self.candidate
 
     def enter_building(self, now: int) -> str | None:
         """Enter the state `building` returns now, before its own hold is over; returns

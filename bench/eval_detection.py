@@ -30,7 +30,9 @@ Sections (A = the customer's actor, B = the agent's actor; actors 1-12):
    350 ms sound of the agent mid-turn; `polite`: the agent starts 350 ms after the turn
    ends (both fail on agent_interrupting).
 4. The real calm call (`calls/auto_repairs_40_agentL_customerR_8k.flac`, agent left): alerts
-   per kind, false alerts per hour for *_yelling plus agent_matching, and for all kinds.
+   per kind, false alerts per hour for *_yelling plus agent_matching, and for all kinds; and
+   the same call with the roles swapped (the customer's voice judged by the agent's rules
+   and the other way round: the caller's happy ending as an agent's voice), same targets.
 
 Window alerts are those starting at or after window start - 1 s. Any acoustic alert starting
 earlier fails "baseline clean" for that call (rate over all synthetic calls).
@@ -761,7 +763,7 @@ def run_job(job: Job) -> CallResult:
     return CallResult(spec, passed, clean, alerts, summary, config=job.config)
 
 
-def replay_with_words(path: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def replay_with_words(path: str, swap: bool = False) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The call as `tonewatch replay --fast` runs it, with transcription and the words as a
     second opinion (the product's own path): its alerts and summary from the log."""
     import subprocess
@@ -771,6 +773,8 @@ def replay_with_words(path: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         log = Path(tmp) / "calm.jsonl"
         cmd = [sys.executable, "-m", "monitor", "replay", path, "--fast", "--quiet"]
         cmd += ["--log", str(log), "--call-id", "calm-call"]
+        if swap:
+            cmd += ["--agent-channel", "right"]
         if _STATE.get("config_path"):
             cmd += ["--config", str(_STATE["config_path"])]
         r = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
@@ -787,15 +791,25 @@ def replay_with_words(path: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     return alerts, summary
 
 
-def run_calm_call(path: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RealCall:
+    """Section 4's task: the real call at `path`, with the roles swapped or not."""
+
+    path: str
+    swap: bool = False
+
+
+def run_calm_call(task: RealCall) -> dict[str, Any]:
     """Section 4: the real calm call; alerts per kind and false-alert rates per hour
     (with `--transcribe`: replayed with transcription, so the words count too)."""
     from audio.sources import FileSource
 
+    path = task.path
     if _STATE.get("transcribe"):
-        alerts, summary = replay_with_words(path)
+        alerts, summary = replay_with_words(path, task.swap)
     else:
-        alerts, summary = run_pipeline(FileSource(path), "calm-call")
+        source = FileSource(path, agent_channel="right" if task.swap else "left")
+        alerts, summary = run_pipeline(source, "calm-call")
     hours = float(summary["duration_s"]) / 3600.0
     counts = {k: sum(a["kind"] == k for a in alerts) for k in ACOUSTIC_KINDS}
     severe = sum(counts[k] for k in ("customer_yelling", "agent_yelling", "agent_matching"))
@@ -806,6 +820,7 @@ def run_calm_call(path: str) -> dict[str, Any]:
             others[name] = others.get(name, 0) + 1
     return {
         "path": path,
+        "swapped": task.swap,
         "duration_s": summary["duration_s"],
         "counts": counts,
         "yelling_matching": severe,
@@ -820,13 +835,13 @@ def run_calm_call(path: str) -> dict[str, Any]:
     }
 
 
-def _run_any(task: Job | str) -> CallResult | dict[str, Any]:
-    if not isinstance(task, str):
+def _run_any(task: Job | RealCall) -> CallResult | dict[str, Any]:
+    if not isinstance(task, RealCall):
         return run_job(task)
     try:
         return run_calm_call(task)
     except Exception as exc:  # report it on the calm-call line
-        return {"path": task, "error": f"{type(exc).__name__}: {exc}"}
+        return {"path": task.path, "swapped": task.swap, "error": f"{type(exc).__name__}: {exc}"}
 
 
 HALVES = ((1, 2, 3, 4, 5, 6), (7, 8, 9, 10, 11, 12))
@@ -1015,19 +1030,21 @@ def format_delays(name: str, fig: dict[str, Any]) -> str:
 
 
 def format_calm(calm: dict[str, Any]) -> str:
+    name = "calm call, roles swapped" if calm.get("swapped") else "calm call"
     if "error" in calm:
-        return f"calm call: MISS, raised {calm['error']}"
+        return f"{name}: MISS, raised {calm['error']}"
     counts = ", ".join(f"{k} {v}" for k, v in calm["counts"].items() if v) or "none"
     if calm.get("other_kinds"):
         counts += "; " + ", ".join(f"{k} {v}" for k, v in calm["other_kinds"].items())
     status = "OK" if calm["yelling_matching"] == 0 else "MISS"
+    warned = "OK" if calm["warnings"] - calm["yelling_matching"] <= 1 else "MISS"
     words = " with words" if calm.get("transcribed") else ""
     return (
-        f"calm call{words} ({calm['duration_s']:.0f} s): {counts}\n"
+        f"{name}{words} ({calm['duration_s']:.0f} s): {counts}\n"
         f"  yelling+matching {calm['yelling_matching']} "
         f"({calm['yelling_matching_per_h']:.0f}/h, target 0) {status}; "
         f"all acoustic {calm['acoustic']} ({calm['acoustic_per_h']:.0f}/h); "
-        f"warnings {calm['warnings']} (target <= 1 besides yelling/matching)"
+        f"warnings {calm['warnings']} (target <= 1 besides yelling/matching) {warned}"
     )
 
 
@@ -1099,19 +1116,24 @@ def parse_actors(text: str | None) -> list[int]:
 
 def run_all(
     jobs: list[Job], calm: Path | None, config: str | None, n_proc: int, transcribe: bool = False
-) -> tuple[list[CallResult], dict[str, Any] | None]:
-    tasks: list[Job | str] = ([str(calm)] if calm else []) + jobs
+) -> tuple[list[CallResult], list[dict[str, Any]]]:
+    """The column's synthetic calls and its real-call results (as played, then swapped)."""
+    tasks: list[Job | RealCall] = (
+        [RealCall(str(calm), swap) for swap in (False, True)] if calm else []
+    )
+    tasks += jobs
     results: list[CallResult] = []
-    calm_result: dict[str, Any] | None = None
+    calm_results: list[dict[str, Any]] = []
     init = (config, transcribe)
     with multiprocessing.Pool(n_proc, initializer=_init_worker, initargs=init) as pool:
         for out in pool.imap_unordered(_run_any, tasks, chunksize=1):
             if isinstance(out, CallResult):
                 results.append(out)
             else:
-                calm_result = out
+                calm_results.append(out)
     results.sort(key=lambda r: r.spec.call_id)
-    return results, calm_result
+    calm_results.sort(key=lambda c: bool(c.get("swapped")))
+    return results, calm_results
 
 
 FIT_GRID: dict[str, tuple[float, ...]] = {
@@ -1180,7 +1202,7 @@ class Column:
     actors: tuple[int, ...]
     config: str | None
     results: list[CallResult] = field(default_factory=list)
-    calm: dict[str, Any] | None = None
+    calm: list[dict[str, Any]] = field(default_factory=list)  # as played, then swapped
     fitted: dict[str, float] = field(default_factory=dict)
 
     def rows(self) -> list[Row]:
@@ -1215,10 +1237,9 @@ def format_table(columns: list[Column]) -> list[str]:
         out.append(f"{first.case:<15} {target:>7}  " + "  ".join(f"{c:>19}" for c in cells))
     for c in columns:
         out.append(format_delays(c.name, delay_figures(c.results)))
-    calm = [c for c in columns if c.calm is not None]
-    for c in calm:
-        assert c.calm is not None
-        out.append(f"[{c.name}] " + format_calm(c.calm).replace("\n", "\n    "))
+    for c in columns:
+        for calm in c.calm:
+            out.append(f"[{c.name}] " + format_calm(calm).replace("\n", "\n    "))
     return out
 
 

@@ -102,3 +102,19 @@ def test_an_energetic_caller_at_their_usual_level_is_nothing_to_match() -> None:
     kinds = [a.kind for a in alerts]
     assert "customer_raised" in kinds  # the energetic moments are still told (as info)
     assert [k for k in kinds if k.startswith("agent_")] == [], kinds
+
+
+@pytest.mark.skipif(not CALM_CALL.is_file(), reason=f"calm call not found ({CALM_CALL})")
+def test_the_calm_call_with_the_roles_swapped_gives_the_agent_no_raised_voice() -> None:
+    # The caller's voice as the agent's: their energetic, happy phrases are higher and
+    # brighter with the level at most 2 dB up ("Thank you so much!" is 4 dB under their
+    # baseline). With a headset's fixed gain that is animation, not effort, and the agent
+    # only climbing in pitch is not matching: no agent_raised and no agent_matching (both
+    # were there when pitch and balance alone made the agent's voice raised).
+    from audio.sources import FileSource
+
+    pipe = Pipeline(load_config(None), "swapped")
+    source = FileSource(CALM_CALL, agent_channel="right")
+    alerts = [a for blk in source for a in pipe.push(blk)] + pipe.finish()
+    kinds = [a.kind for a in alerts]
+    assert not {"agent_raised", "agent_yelling", "agent_matching"} & set(kinds), kinds

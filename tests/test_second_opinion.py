@@ -212,6 +212,22 @@ def test_rapport_drops_the_agents_excitement_and_cooperative_overlap() -> None:
     assert [a.kind for a in out] == ["agent_matching"]
 
 
+def test_the_agents_own_warm_words_drop_a_raised_voice_but_not_yelling() -> None:
+    stage = SecondOpinion()
+    stage.add(
+        [alert("agent_raised", 30.0, 31.5, "agent"), alert("agent_yelling", 60.0, 61.0, "agent")]
+    )
+    warm = transcript("Oh, it did! Okay, great, I am so happy for you!", 29.8, 31.6, "agent")
+    loud = transcript("That is great news, I am so happy!", 59.8, 61.1, "agent")
+    out = stage.push(s(62.0), [warm, loud], None)
+    assert [a.kind for a in out] == ["agent_yelling"]
+    assert stage.counts["warmth_dropped"] == 1 and stage.counts["rapport_dropped"] == 0
+    # Neutral words leave the raised voice standing.
+    stage.add([alert("agent_raised", 90.0, 91.5, "agent")])
+    out = stage.push(s(93.0), [transcript("Please hold the line.", 89.8, 91.6, "agent")], None)
+    assert [a.kind for a in out] == ["agent_raised"]
+
+
 def test_the_agents_alert_waits_for_the_customers_verdict() -> None:
     stage = SecondOpinion()
     stage.add([alert("customer_yelling", 10.0, 11.6), alert("agent_matching", 11.0, 11.6, "agent")])
