@@ -60,6 +60,10 @@ class DetectorSettings:
     intonation, and its median is no register shift (shouting lifts the whole contour)."""
     agent_yell_level_db: float = 6.0
     """The agent's yelling must also be this much louder (dB) than the agent's baseline."""
+    effort_floor_db: float = 6.0
+    """Pitch and balance up are a speaker's effort (raised, or yelling without a louder
+    level) only down to this many dB under their calm level (the ANSI S3.5 normal-to-raised
+    step, 6 dB): AGC can hold a shout at the calm level, it does not make it quieter."""
     agent_effort_coupling: float = 0.5
     """The agent's voice raised by pitch and timbre (under the raised level) counts only
     when their level rose by at least this many dB per dB of balance rise: with a fixed

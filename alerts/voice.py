@@ -166,18 +166,22 @@ class VoiceTracker:
         # or the warm-up so far) is itself no calm one.
         register = self.baseline.stats or self.baseline.partial
         absolute = absolute and (register is None or register.pitch_st >= ceiling)
-        if self.speaker == "customer" and absolute and coherent:
+        # Effort without level still has a floor: AGC or a far phone can hold a shout at
+        # the calm level, nothing turns more effort 6 dB quieter. A voice that far under
+        # the speaker's calm one is someone else's (a reverberant leak of the other side).
+        audible = dl >= -s.effort_floor_db / margin
+        if self.speaker == "customer" and absolute and coherent and audible:
             return "yelling"
         # The agent's headset gain is fixed, so the agent's real shouting is also louder;
         # the customer's line gain is not, so the customer's level is not required.
         loud_enough = self.speaker == "customer" or dl >= s.agent_yell_level_db * margin
-        loud_enough = loud_enough and (coherent or dl >= self.raised_db() * margin)
+        loud_enough = loud_enough and audible and (coherent or dl >= self.raised_db() * margin)
         if dp >= s.yell_pitch_st * margin and score >= s.yell_score * margin and loud_enough:
             return "yelling"
         effort = dp >= s.effort_pitch_st * margin and db >= s.effort_balance_db * margin
         # The agent's fixed headset gain again: effort that brightens the voice is louder.
         coupled = not coupled or dl >= s.agent_effort_coupling * db * margin
-        effort = effort and (self.speaker == "customer" or coupled)
+        effort = effort and audible and (self.speaker == "customer" or coupled)
         if dl >= self.raised_db() * margin or effort:
             return "raised"
         return "normal"
