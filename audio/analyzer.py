@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audio.features import BandBalance, KWeightedPower, Yin, power_db
+from audio.features import BandBalance, HarmonicPitch, KWeightedPower, power_db
 from audio.types import HOP, HopFeatures, Segment, Speaker
 from audio.vad import VAD_FRAME, Segmenter, WebrtcScorer
 
@@ -43,11 +43,13 @@ class AnalysisSettings:
     to its own typical level, is the other speaker's bleed, not speech."""
 
 
-def pitch_tracker(settings: AnalysisSettings, window: int | None = None) -> Yin:
+def pitch_tracker(settings: AnalysisSettings, window: int | None = None) -> HarmonicPitch:
     """The pitch tracker the analysis runs on each speech frame's `window`-sample window."""
     if window is None:
         window = max(int(round(settings.window_s * 16000)), HOP * 3)
-    return Yin(window, settings.pitch_fmin_hz, settings.pitch_fmax_hz, settings.pitch_threshold)
+    return HarmonicPitch(
+        window, settings.pitch_fmin_hz, settings.pitch_fmax_hz, settings.pitch_threshold
+    )
 
 
 class ChannelAnalyzer:

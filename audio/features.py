@@ -1,4 +1,4 @@
-"""Frame features: K-weighted level, pitch (YIN) and spectral balance.
+"""Frame features: K-weighted level, pitch (YIN candidates, harmonic choice) and spectral balance.
 
 All functions work on whole batches of frames with numpy; there are no per-frame Python
 loops. Stateful filters carry their state between calls so that streaming in blocks of any
@@ -115,11 +115,14 @@ class Yin:
         self.nfft = frame_length
         self._taus = np.arange(self.tau_max + 1)
 
-    def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Return (f0_hz, aperiodicity) per frame; f0 is NaN where unvoiced."""
+    def cmndf(self, frames: np.ndarray) -> np.ndarray:
+        """(m, tau_max + 1) cumulative mean normalised difference of each frame."""
+        return self.analyse(frames)[0]
+
+    def analyse(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(cumulative mean normalised difference, the frames' spectra): the spectra are
+        the `frame_length`-point FFT of the mean-removed frames, unwindowed."""
         m = frames.shape[0]
-        if m == 0:
-            return np.zeros(0), np.zeros(0)
         x = frames - frames.mean(axis=1, keepdims=True)
         n, tmax = self.n_int, self.tau_max
         spec_x = np.fft.rfft(x, self.nfft, axis=1)
@@ -134,28 +137,161 @@ class Yin:
         cum = np.cumsum(d[:, 1:], axis=1)
         cmndf = np.ones_like(d)
         cmndf[:, 1:] = d[:, 1:] * taus[1:] / np.maximum(cum, EPS)
-        lo, hi = self.tau_min, tmax
-        seg = cmndf[:, lo - 1 : hi + 1]
+        return cmndf, spec_x
+
+    def dips(self, cmndf: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(depth, minima): each lag's value from tau_min to tau_max (column j is lag
+        tau_min + j) where it is a local minimum, inf elsewhere; and each frame's deepest."""
+        seg = cmndf[:, self.tau_min - 1 : self.tau_max + 1]
         core = seg[:, 1:-1]
         minima = (core <= seg[:, :-2]) & (core <= seg[:, 2:])
-        # The deepest dip decides voicing; among dips nearly as deep, the shortest lag wins
-        # (YIN's first-dip rule guards against sub-octaves, the depth test against
-        # octave-up jumps on band-limited telephone speech whose fundamental is missing).
-        best = np.where(minima, core, np.inf).min(axis=1)
-        has = best < self.threshold
-        dips = minima & (core <= best[:, None] + self.tolerance)
-        first = np.argmax(dips, axis=1)
-        tau = first + lo
-        rows = np.arange(m)
+        depth = np.where(minima, core, np.inf)
+        return depth, depth.min(axis=1)
+
+    def refine(self, cmndf: np.ndarray, tau: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Parabolic interpolation around integer lags `tau` (m, c): (lag, value there)."""
+        rows = np.arange(cmndf.shape[0]).reshape((-1,) + (1,) * (tau.ndim - 1))
         left = cmndf[rows, tau - 1]
         mid = cmndf[rows, tau]
-        right = cmndf[rows, np.minimum(tau + 1, tmax)]
+        right = cmndf[rows, np.minimum(tau + 1, self.tau_max)]
         denom = left - 2 * mid + right
         with np.errstate(invalid="ignore", divide="ignore"):
             shift = np.where(np.abs(denom) > EPS, 0.5 * (left - right) / denom, 0.0)
-        tau_f = tau + np.clip(shift, -1, 1)
+        return tau + np.clip(shift, -1, 1), mid
+
+    def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return (f0_hz, aperiodicity) per frame; f0 is NaN where unvoiced."""
+        m = frames.shape[0]
+        if m == 0:
+            return np.zeros(0), np.zeros(0)
+        cmndf = self.cmndf(frames)
+        depth, best = self.dips(cmndf)
+        # The deepest dip decides voicing; among dips nearly as deep, the shortest lag wins
+        # (YIN's first-dip rule guards against sub-octaves, the depth test against
+        # octave-up jumps on band-limited telephone speech whose fundamental is missing).
+        has = best < self.threshold
+        first = np.argmax(depth <= best[:, None] + self.tolerance, axis=1)
+        tau_f, mid = self.refine(cmndf, first + self.tau_min)
         f0 = np.where(has, SAMPLE_RATE / tau_f, np.nan)
         return f0, np.where(has, mid, 1.0)
+
+
+def first_and_primes(n: int) -> np.ndarray:
+    """Boolean mask over 0..n: True at 1 and at the primes."""
+    keep = np.ones(n + 1, dtype=bool)
+    keep[0] = False
+    for p in range(2, int(np.sqrt(n)) + 1):
+        if keep[p]:
+            keep[p * p :: p] = False
+    return keep
+
+
+class HarmonicPitch:
+    """YIN's candidate periods, the octave chosen by the harmonics in the spectrum.
+
+    Voicing is YIN's (the deepest dip of the normalised difference under `threshold`), so
+    the frames called voiced are the same as plain YIN's. The period is chosen among the
+    dips within `spread` of the deepest (at most `candidates` of them): each candidate
+    pitch is scored by how well the frame's spectrum matches a harmonic kernel at it, in
+    the manner of SWIPE' (Camacho & Harris 2008): a cosine lobe around the first and each
+    prime harmonic (positive on the harmonic, negative half-way to the next), weighted by
+    1/sqrt(frequency), correlated with the compressed magnitude spectrum (|X|^1/3, Hann) over
+    `band_hz`. A pitch an octave (or a formant's period) too high leaves the harmonics
+    between its own falling on its negative lobes; one an octave too low puts most of its
+    prime lobes between the true harmonics. So where the fundamental is missing (the
+    300 Hz high-pass of a telephone line) or one harmonic dominates, the harmonic series
+    still decides, where YIN's shortest-lag rule would take a fraction of the period.
+    YIN's own pick (the shortest lag within its tolerance of the deepest dip) stands
+    unless another candidate correlates better by `margin`: in doubt, YIN's choice. (With
+    no margin the kernel takes the octave below on rough, period-doubled shouts, whose
+    subharmonics fill its odd lobes.) Frames with a single candidate keep it, and no
+    spectrum is computed for them. See docs/detection.md and bench/pitch_accuracy.py.
+    """
+
+    STEPS_PER_OCTAVE = 384
+    """Resolution of the kernel table: 1/32 semitone (0.18 % of the pitch, a 0.06
+    harmonic shift at the 3.4 kHz edge for a 100 Hz voice)."""
+
+    def __init__(
+        self,
+        frame_length: int,
+        fmin_hz: float,
+        fmax_hz: float,
+        threshold: float,
+        spread: float = 0.1,
+        candidates: int = 4,
+        band_hz: tuple[float, float] = (60.0, 3400.0),
+        margin: float = 0.08,
+    ) -> None:
+        self.yin = Yin(frame_length, fmin_hz, fmax_hz, threshold)
+        self.margin = margin
+        self.spread = spread
+        self.candidates = candidates
+        # The spectrum is YIN's own FFT of the frame (frame_length points, 25 Hz apart for
+        # 40 ms), Hann-windowed in the frequency domain: 0.5 X[k] - 0.25 (X[k-1] + X[k+1]).
+        df = SAMPLE_RATE / frame_length
+        lo = max(1, int(np.ceil(band_hz[0] / df)))
+        hi = min(frame_length // 2 - 1, int(band_hz[1] / df))
+        self.bins = np.arange(lo, hi + 1)
+        freqs = self.bins * df
+        # One kernel per pitch on a log grid a semitone beyond the range at each end
+        # (parabolic refinement can step just outside it), normalised to unit length.
+        self.f_lo = fmin_hz / 2 ** (1 / 12)
+        n = int(np.ceil(np.log2(fmax_hz * 2 ** (1 / 12) / self.f_lo) * self.STEPS_PER_OCTAVE))
+        f0 = self.f_lo * 2 ** (np.arange(n + 1) / self.STEPS_PER_OCTAVE)
+        ratio = freqs / f0[:, None]  # each bin in harmonics of each pitch
+        lobes = first_and_primes(int(band_hz[1] / self.f_lo) + 2)
+        k = np.minimum(np.rint(ratio).astype(np.intp), lobes.shape[0] - 1)
+        kernel = np.where(lobes[k] & (ratio >= 0.5), np.cos(2 * np.pi * ratio), 0.0)
+        kernel /= np.sqrt(freqs)
+        kernel /= np.sqrt((kernel * kernel).sum(axis=1, keepdims=True))
+        self.kernels = kernel.astype(np.float32)
+
+    def score(self, spec: np.ndarray, f0: np.ndarray) -> np.ndarray:
+        """Harmonic-kernel correlation (m, c) of each frame's spectrum (YIN's FFT) with
+        candidate pitches f0 (m, c)."""
+        b = self.bins
+        hann = 0.5 * spec[:, b] - 0.25 * (spec[:, b - 1] + spec[:, b + 1])
+        amp = np.cbrt(np.sqrt(hann.real**2 + hann.imag**2))  # |X|^(1/3)
+        amp /= np.maximum(np.sqrt((amp * amp).sum(axis=1, keepdims=True)), EPS)
+        step = np.rint(np.log2(f0 / self.f_lo) * self.STEPS_PER_OCTAVE).astype(np.intp)
+        kern = self.kernels[np.clip(step, 0, self.kernels.shape[0] - 1)]
+        return np.einsum("mcb,mb->mc", kern, amp.astype(np.float32))
+
+    def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Return (f0_hz, aperiodicity) per frame; f0 is NaN where unvoiced."""
+        m = frames.shape[0]
+        if m == 0:
+            return np.zeros(0), np.zeros(0)
+        yin = self.yin
+        cmndf, spec = yin.analyse(frames)
+        depth, best = yin.dips(cmndf)
+        has = best < yin.threshold
+        # YIN's own pick: the shortest lag among dips within its tolerance of the deepest.
+        first = np.argmax(depth <= best[:, None] + yin.tolerance, axis=1)
+        tau_f, ap = yin.refine(cmndf, first + yin.tau_min)
+        near = depth <= best[:, None] + self.spread
+        several = np.flatnonzero(has & (np.count_nonzero(near, axis=1) > 1))
+        if several.size and self.candidates > 1:
+            # Candidates: YIN's pick first, then the deepest other dips within `spread`.
+            d = np.where(near[several], depth[several], np.inf)
+            d[np.arange(several.size), first[several]] = -1.0
+            c = min(self.candidates, d.shape[1])
+            cols = np.argpartition(d, c - 1, axis=1)[:, :c]
+            key = np.take_along_axis(d, cols, axis=1)
+            order = np.argsort(key, axis=1)
+            cols = np.take_along_axis(cols, order, axis=1)
+            valid = np.isfinite(np.take_along_axis(key, order, axis=1))
+            cand_tau, cand_ap = yin.refine(cmndf[several], cols + yin.tau_min)
+            score = self.score(spec[several], SAMPLE_RATE / cand_tau)
+            score = np.where(valid, score, -np.inf)
+            top = np.argmax(score, axis=1)
+            rows = np.arange(several.size)
+            switch = score[rows, top] - score[:, 0] > self.margin
+            tau_f[several] = np.where(switch, cand_tau[rows, top], tau_f[several])
+            ap[several] = np.where(switch, cand_ap[rows, top], ap[several])
+        f0 = np.where(has, SAMPLE_RATE / tau_f, np.nan)
+        return f0, np.where(has, ap, 1.0)
 
 
 class BandBalance:

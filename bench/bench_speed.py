@@ -59,7 +59,7 @@ STAGES = (
     ("VAD", "audio.vad", "WebrtcScorer", "score"),
     ("VAD", "audio.vad", "Segmenter", "push"),
     ("level", "audio.features", "KWeightedPower", "__call__"),
-    ("pitch", "audio.features", "Yin", "__call__"),
+    ("pitch", "audio.features", "HarmonicPitch", "__call__"),
     ("spectral balance", "audio.features", "BandBalance", "__call__"),
     ("analysis glue", "audio.analyzer", "ChannelAnalyzer", "_analyse"),
     ("crosstalk guard", "audio.crosstalk", "CrosstalkGuard", "apply"),
