@@ -143,7 +143,10 @@ class Detector:
             "pitch_change_st": round(dp, 2),
             "balance_change_db": round(db, 1),
         }
-        if v.baseline.stats is None:
+        if v.baseline.stats is None and v.provisional:
+            # Most of the warm-up done: against the speaker's voice so far.
+            ev["reference"] = "warm_up"
+        elif v.baseline.stats is None:
             # Before the speaker's calm voice is known: against the calm pitch ceiling.
             ev["reference"] = "calm_ceiling"
         else:

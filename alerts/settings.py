@@ -126,3 +126,8 @@ class DetectorSettings:
     normal-to-loud step) and this far up in effort (twice the yelling score)."""
     raised_enter_s: float = 1.5
     """A raised voice (not yelling) must hold this long (s of call time) before its alert."""
+    recent_look_s: float = 0.6
+    """The customer's latest voiced speech (s) whose level step (with pitch or balance up)
+    starts a raised state's hold before the whole window shows it; 0 = off."""
+    provisional_share: float = 0.5
+    """Share of the warm-up after which the customer is judged against the warm-up so far."""

@@ -79,8 +79,10 @@ class VoiceTracker:
         window_s = s.agent_window_s if speaker == "agent" else s.customer_window_s
         self.window = VoiceWindow(int(window_s * per_s), int(s.window_max_age_s * SAMPLE_RATE))
         self.min_frames = int(window_s * s.min_window_share * per_s)
+        self.recent_frames = int(s.recent_look_s * per_s) if speaker == "customer" else 0
         self.state = "normal"
         self.candidate: Episode | None = None
+        self._by_step = False  # the candidate's hold began with the latest frames' step
         self.episode: Episode | None = None
         self.last_voice = 0
         self.last_change = 0
@@ -131,6 +133,8 @@ class VoiceTracker:
         calm ceiling; before a baseline is known, for the customer, the ceiling alone (the
         speaker-independent reference: level and balance unknown, so no change in them)."""
         b = self.baseline.stats
+        if b is None and self.provisional:
+            b = self.baseline.partial
         ceiling = self.s.calm_pitch_ceiling_st
         if b is not None:
             # A register between the ceiling and yelling from the first word is a high
@@ -141,6 +145,17 @@ class VoiceTracker:
         if now is None or self.speaker != "customer":
             return None
         return VoiceStats(now.level_db, ceiling, now.balance_db)
+
+    @property
+    def provisional(self) -> bool:
+        """The customer is judged against their warm-up so far: most of it is done
+        (`provisional_share`), the rest not yet."""
+        b = self.baseline
+        return (
+            self.speaker == "customer"
+            and b.partial is not None
+            and b.progress >= self.s.provisional_share
+        )
 
     def classify(
         self,
@@ -262,6 +277,11 @@ class VoiceTracker:
             return None
         d = _deltas(stats, ref)
         if len(self.window) < self.min_frames and not self._unmistakable(d, stats, spread):
+            # Not judged yet, but a raised voice's hold may begin with the latest frames
+            # (and a hold begun that way ends with them).
+            raised = self.candidate is not None and self.candidate.state == "raised"
+            if self.state == "normal" and not self._step_onset(ref, now) and raised:
+                self.candidate = None
             return None
         self.deltas = d
         self.pitch_spread = spread
@@ -279,6 +299,11 @@ class VoiceTracker:
         if self.state != "normal" and self.alerted:
             self.alerted[-1][1] = now
         if order[level] > order[self.state]:
+            if self._by_step and not self._voice_step(d):
+                # The window's raise is not the louder voice the latest frames showed (a
+                # louder line, or effort at the usual level): its hold starts now.
+                self.candidate = None
+            self._by_step = False
             if self.candidate is None or order[self.candidate.state] < order[level]:
                 # last_true holds the tick the condition first held.
                 self.candidate = Episode(level, self._onset(d, level), now)
@@ -286,7 +311,7 @@ class VoiceTracker:
             need = self.s.enter_s if level == "yelling" else self.s.raised_enter_s
             if held >= need * SAMPLE_RATE:
                 entered = self._enter(self.candidate, now)
-        else:
+        elif not (self.state == "normal" and self._step_onset(ref, now)):
             self.candidate = None
         if self.state != "normal" and escalated:
             self.escalated = True
@@ -315,6 +340,31 @@ class VoiceTracker:
         """A candidate state has held at least `hold_s` seconds at stream time `now`."""
         c = self.candidate
         return c is not None and now - c.last_true >= hold_s * SAMPLE_RATE
+
+    def _step_onset(self, ref: VoiceStats, now: int) -> bool:
+        """The onset of a raised voice, before the whole window shows it: the customer's
+        latest `recent_look_s` of voiced frames are a louder voice than `ref`
+        (`_voice_step`). It starts (or keeps) the raised state's hold; the hold goes on
+        only if the whole window, once raised, is that louder voice too, and the alert
+        still needs the whole window raised when the hold is over."""
+        k = self.recent_frames
+        if self.speaker != "customer" or k <= 0 or len(self.window) < k:
+            return False
+        data = self.window.data[-k:]
+        d = _deltas(summarize(data[:, 0], data[:, 1], data[:, 2]), ref)
+        if not self._voice_step(d):
+            return False
+        if self.candidate is None:
+            self.candidate = Episode("raised", self._onset(d, "raised"), now)
+            self._by_step = True
+        return self.candidate.state == "raised"
+
+    def _voice_step(self, d: tuple[float, float, float]) -> bool:
+        """Louder by the raised threshold, and higher or brighter by an effort step: a
+        louder voice, not a louder line."""
+        s = self.s
+        dl, dp, db = d
+        return dl >= self.raised_db() and (dp >= s.effort_pitch_st or db >= s.effort_balance_db)
 
     def _escalation(self, level: str, d: tuple[float, float, float], k: float = 1.0) -> bool:
         """`level` (judged with thresholds scaled by `k`) is an escalation: yelling, or

@@ -305,6 +305,8 @@ SPECS: dict[str, dict[str, Spec]] = {
         "terminal_s": N(0.05, 10, S, "customer finishing this soon after = hand-over"),
         "turn_gap_s": N(0.05, 10, S, "a turn runs through pauses shorter than this"),
         "raised_enter_s": N(0.1, 60, S, "a raised voice (not yelling) holds this long first"),
+        "recent_look_s": N(0, 5, S, "the customer's latest speech whose step starts that hold"),
+        "provisional_share": N(0.05, 1, "", "share of the warm-up, then judged against it"),
         "calm_pitch_ceiling_st": N(0, 36, ST, "highest calm pitch (re 100 Hz), bounds baselines"),
         "prior_yell_pitch_st": N(0.5, 24, ST, "the customer this far above it = yelling"),
         "settle_block_s": N(0.5, 60, S, "voiced speech per block that may be a calmer baseline"),

@@ -287,7 +287,10 @@ class Pipeline:
                 self.transcriber.wait_for(sp, t)
             else:
                 self.transcriber.promote(sp, t)
-        for sp, t in building:
+        # A look goes to the front of the queue when it is sent (its cut may come a few
+        # ticks after it was asked for, at a pause).
+        looked = [] if offline else [(s.speaker, self.decided) for s in snippets if s.provisional]
+        for sp, t in dict.fromkeys([*building, *looked]):
             self.transcriber.promote(sp, t)
         return self.transcriber.poll()
 
