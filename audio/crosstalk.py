@@ -9,7 +9,7 @@ Real double talk keeps both near their own levels, whatever the gains of the two
 Two lavaliers in one room, a speakerphone or room echo put each voice on both channels only
 a few dB apart, where that margin cannot tell. There the channels carry the same sound,
 one a delayed, filtered copy of the other: `EchoLocator` cross-correlates the two channels
-tick by tick (lags within +-30 ms, at 4 kHz), and where the normalised correlation peak is
+tick by tick (lags within +-100 ms, at 4 kHz), and where the normalised correlation peak is
 high the sound is one voice heard twice. It goes to its earlier channel (the copy travelled
 further), or to the louder one when they arrive together; the other channel's hops are not
 speech, and the tail of that sound (reverberation, the VAD's hangover) stays with it.
@@ -38,7 +38,7 @@ HISTORY = 100
 ALONE_EVERY = 5
 """Of the ticks where a channel talks alone, every this many tells its level as a source."""
 MIN_LEARNED = 8
-"""Ticks of plain copy (1.6 s) before a path is fitted: 320 taps want several thousand
+"""Ticks of plain copy (1.6 s) before a path is fitted: 600 taps want several thousand
 samples of the source."""
 SPEAKING_DB = 10.0
 """A source this far below its own louder speech (`EchoLocator.source_db`) is at a turn's
@@ -179,7 +179,8 @@ class EchoLocator:
     """Which channel a sound shared by both channels comes from, per tick.
 
     Args:
-        max_lag_s: the longest acoustic delay between the two microphones considered.
+        max_lag_s: the longest delay of a copy considered: a room's direct path is a few
+            ms, a speakerphone's played-out sound reaches the microphone 20-100 ms late.
         min_corr: normalised correlation peak from which the two channels carry one voice.
         decim: the correlation runs on the signal averaged over this many samples.
         sure_corr: from this peak on, a tick also teaches the level of the copy.
@@ -193,7 +194,7 @@ class EchoLocator:
 
     def __init__(
         self,
-        max_lag_s: float = 0.03,
+        max_lag_s: float = 0.1,
         min_corr: float = 0.6,
         decim: int = 4,
         sure_corr: float = 0.9,
