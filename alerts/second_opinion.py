@@ -25,9 +25,10 @@ moment to hear what was said:
   behind, or the words are unreliable (low avg_logprob or word probability, high
   no_speech_prob, or an unsure language: a call in a language the model does not speak),
   the acoustic decision stands and the alert says it had no words to go on.
-- Words of the episode that are transcribed after its alert went out do not make a second
-  alert: they come out as an `AlertWords` record for the log, which readers fold into the
-  alert's evidence.
+- Words of the episode that are transcribed after its alert went out come out as an
+  `AlertWords` record for the log, which readers fold into the alert's evidence. They make
+  a second alert only when they turn a raised voice that went out into yelling (cursing or
+  insults, ``upgraded_late``): the agent should hear of that at once.
 
 The stage never reads a clock: it is pushed the stream time the analysis has reached,
 with ``ready(speaker, t)`` telling whether that speaker's speech up to stream time ``t``
@@ -164,6 +165,7 @@ class SecondOpinion:
             "upbeat": 0,
             "confirmed": 0,
             "upgraded": 0,
+            "upgraded_late": 0,
             "rapport_dropped": 0,
             "warmth_dropped": 0,
             "no_words": 0,
@@ -367,6 +369,15 @@ class SecondOpinion:
             out.append(
                 AlertWords(e.kind, e.speaker, e.start, e.end, {**words, "late": True}, e.call)
             )
+            # Cursing heard after a raised voice went out makes it yelling after all: the
+            # agent hears of it now (the tip to ask for civility), not only the log.
+            upgraded = _upgrade(e, valence) if valence is not None else None
+            if upgraded is not None and not self._repeat(upgraded):
+                self.counts["upgraded_late"] += 1
+                late = {**upgraded.evidence["words"], "late": True}
+                out.append(
+                    dataclasses.replace(upgraded, evidence={**upgraded.evidence, "words": late})
+                )
         self.sent = waiting
         return out
 
@@ -431,20 +442,10 @@ class SecondOpinion:
                 tip=UPBEAT_TIP,
                 evidence={**a.evidence, "acoustic_kind": a.kind, "words": ev},
             )
-        hostile = {"cursing", "insult"} & set(valence.signs)
-        if a.kind == "customer_raised" and hostile:
-            from alerts.messages import MESSAGES
-
+        upgraded = _upgrade(a, valence)
+        if upgraded is not None:
             self.counts["upgraded"] += 1
-            _, _, tip = MESSAGES["customer_yelling"]
-            return dataclasses.replace(
-                a,
-                kind="customer_yelling",
-                severity="warning",
-                message=f"Customer's voice is raised and they are {_hostile(hostile)}.",
-                tip=tip,
-                evidence={**a.evidence, "acoustic_kind": a.kind, "words": ev},
-            )
+            return upgraded
         if valence.verdict == "negative":
             self.counts["confirmed"] += 1
         return _annotate(a, ev, a.message)
@@ -466,6 +467,24 @@ class SecondOpinion:
             self.counts["no_words"] += 1
             return _annotate(a, {"verdict": "none", "why": why}, a.message + NO_WORDS)
         return _annotate(a, valence.evidence(), a.message)
+
+
+def _upgrade(a: Alert, valence: Valence) -> Alert | None:
+    """A raised customer whose words curse or insult: `customer_yelling`, or None."""
+    hostile = {"cursing", "insult"} & set(valence.signs)
+    if a.kind != "customer_raised" or not hostile:
+        return None
+    from alerts.messages import MESSAGES
+
+    _, _, tip = MESSAGES["customer_yelling"]
+    return dataclasses.replace(
+        a,
+        kind="customer_yelling",
+        severity="warning",
+        message=f"Customer's voice is raised and they are {_hostile(hostile)}.",
+        tip=tip,
+        evidence={**a.evidence, "acoustic_kind": a.kind, "words": valence.evidence()},
+    )
 
 
 def _hostile(signs: set[str]) -> str:

@@ -15,7 +15,9 @@ that wait for the words' second opinion.
    by the words while the episode was still building), so the delay the words add can be
    told from the decision's own. Says how many were decided with words, how many by the
    words while building, how many had none in time, and how many had their words amended
-   in the log afterwards (`alert_words` records).
+   in the log afterwards (`alert_words` records). The latency is the episode's first
+   alert; a second alert of the same episode (cursing heard after a raised voice went
+   out, made yelling) is a follow-up, with its own figures.
 
 Prints each delay, then the median and 95th percentile over all runs, with the machine's
 load average before and after each call (the delays grow with it: the decodes share the
@@ -131,7 +133,12 @@ def main() -> int:
     )
     ap.add_argument("--skip-phrases", action="store_true", help="only the raised-voice calls")
     args = ap.parse_args()
-    delays: dict[str, list[float]] = {"phrase": [], "transcript": [], "elevated": []}
+    delays: dict[str, list[float]] = {
+        "phrase": [],
+        "transcript": [],
+        "elevated": [],
+        "follow-up": [],
+    }
     words = {"with words": 0, "no words": 0}
     amended = early = 0
     loads: list[float] = []
@@ -142,17 +149,24 @@ def main() -> int:
             loads.append(os.getloadavg()[0])
             amended += int(opinion.get("amended", 0))
             early += int(opinion.get("early", 0))
+            episodes: set[float] = set()
             for what, _speaker, start, delay in heard:
                 if not what.startswith("elevated"):
                     continue
                 _, kind, decided, verdict = what.split(":")
+                # The episode's first alert is its latency; a second one of the same
+                # episode (late cursing making a raised voice yelling) is told apart.
+                first = start not in episodes
+                episodes.add(start)
                 print(
                     f"run {run}: {name:<22} {kind:<16} start {start:6.2f} s  "
-                    f"decided {decided} s  delay {delay:5.2f} s  words {verdict}",
+                    f"decided {decided} s  delay {delay:5.2f} s  words {verdict}"
+                    + ("" if first else "  (follow-up)"),
                     flush=True,
                 )
-                delays["elevated"].append(delay)
-                words["no words" if verdict.startswith("none") else "with words"] += 1
+                delays["elevated" if first else "follow-up"].append(delay)
+                if first:
+                    words["no words" if verdict.startswith("none") else "with words"] += 1
     print(
         f"customer alerts decided: {words['with words']} with words, {words['no words']} "
         f"without; decided by the words while still building: {early}; alerts whose words "
@@ -179,6 +193,8 @@ def main() -> int:
     for what, vals in delays.items():
         if what == "elevated":
             what = "customer alert after episode start"
+        elif what == "follow-up":
+            what = "follow-up alert of an episode (late cursing) after its start"
         if vals:
             vals.sort()
             p95 = vals[min(len(vals) - 1, int(round(0.95 * (len(vals) - 1))))]

@@ -389,6 +389,23 @@ def test_words_heard_after_the_alert_amend_it_once_and_make_no_second_alert() ->
     assert stage.tense(s(20.0))  # the late words made the moment tense
 
 
+def test_cursing_heard_after_a_raised_voice_went_out_is_yelling_at_once() -> None:
+    stage = SecondOpinion()
+    stage.add([alert("customer_raised", 10.0, 11.6)])
+    not_yet = lambda speaker, t: False  # noqa: E731
+    (sent,) = stage.push(s(12.8), [], not_yet)
+    assert sent.kind == "customer_raised"
+    later = [transcript("Oh come on, this is fucking ridiculous!", 9.9, 11.7)]
+    amend, yelling = stage.push(s(13.1), later, lambda sp, t: True)
+    assert amend.kind == "customer_raised" and "cursing" in amend.words["signs"]
+    assert isinstance(yelling, Alert) and yelling.kind == "customer_yelling"
+    assert (yelling.start, yelling.evidence["acoustic_kind"]) == (10.0, "customer_raised")
+    assert stage.counts["upgraded_late"] == 1
+    # Only once.
+    assert stage.push(s(14.0), [], lambda sp, t: True) == []
+    assert stage.flush(s(15.0)) == []
+
+
 def test_the_log_folds_later_words_into_their_alert(tmp_path: Any) -> None:
     from alerts.log import AlertLog
     from alerts.model import AlertWords
@@ -654,14 +671,17 @@ def test_live_positive_words_decide_the_building_episode_upbeat(live_runs: Any) 
     assert not [a for a in live_runs[("rapport", True)] if a.speaker == "agent"]
 
 
-def test_live_cursing_heard_after_the_deadline_amends_the_alert(live_runs: Any) -> None:
+def test_live_cursing_heard_after_the_deadline_makes_the_raised_voice_yelling(
+    live_runs: Any,
+) -> None:
     """words_cursing live: the detector decides the raised voice 1.95 s after the start;
     "fucking" (23.75-23.97 s) is in no look decoded by the 2.7 s deadline (one decode at a
-    time, 0.8 s each), so the alert goes out then with the words heard so far, and the
-    cursing, decoded 0.2 s later, amends it in the log: never a second alert."""
+    time, 0.8 s each), so the alert goes out then with the words heard so far. The cursing,
+    decoded 0.2 s later, amends it in the log and, as it makes the raised voice yelling,
+    reaches the agent as `customer_yelling` of the same episode."""
     (acoustic,) = customer(live_runs[("cursing", False)])
     assert acoustic.kind == "customer_raised"
-    (raised,) = customer(live_runs[("cursing", True)])
+    raised, yelling = customer(live_runs[("cursing", True)])
     assert (raised.kind, raised.start, raised.end) == (
         "customer_raised",
         acoustic.start,
@@ -671,6 +691,12 @@ def test_live_cursing_heard_after_the_deadline_amends_the_alert(live_runs: Any) 
     (later,) = [r for r in live_runs[("cursing", True)] if isinstance(r, AlertWords)]
     assert (later.kind, later.start) == ("customer_raised", raised.start)
     assert later.words["verdict"] == "negative" and "cursing" in later.words["signs"]
+    assert (yelling.kind, yelling.start, yelling.severity) == (
+        "customer_yelling",
+        raised.start,
+        "warning",
+    )
+    assert "swearing" in yelling.message and yelling.evidence["words"]["late"] is True
 
 
 def test_live_words_that_cannot_be_trusted_leave_the_hold_alone(live_runs: Any) -> None:
