@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from audio.features import BandBalance, HarmonicPitch, KWeightedPower, power_db
+from audio.features import BandBalance, HarmonicPitch, KWeightedPower, Yin, power_db
 from audio.types import HOP, HopFeatures, Segment, Speaker
 from audio.vad import VAD_FRAME, Segmenter, WebrtcScorer
 
@@ -34,6 +34,12 @@ class AnalysisSettings:
     pitch_fmax_hz: float = 800.0
     pitch_threshold: float = 0.25
     """YIN dip threshold; frames without a dip below it are unvoiced."""
+    pitch_tracker: str = "yin"
+    """"yin", or "harmonic" (`HarmonicPitch`: YIN's candidates, the octave chosen by the
+    harmonics; half YIN's octave errors on telephone speech, see docs/detection.md). The
+    detector's coherent-contour test was measured on YIN's tracks: with "harmonic" the
+    real calm call with line noise (15-30 dB SNR) calls the caller's energetic moment
+    yelling, so YIN stays the default."""
     window_s: float = 0.04
     """Pitch and spectral balance window, seconds."""
     min_level_db: float = -60.0
@@ -43,13 +49,12 @@ class AnalysisSettings:
     to its own typical level, is the other speaker's bleed, not speech."""
 
 
-def pitch_tracker(settings: AnalysisSettings, window: int | None = None) -> HarmonicPitch:
+def pitch_tracker(settings: AnalysisSettings, window: int | None = None) -> Yin | HarmonicPitch:
     """The pitch tracker the analysis runs on each speech frame's `window`-sample window."""
     if window is None:
         window = max(int(round(settings.window_s * 16000)), HOP * 3)
-    return HarmonicPitch(
-        window, settings.pitch_fmin_hz, settings.pitch_fmax_hz, settings.pitch_threshold
-    )
+    kind = HarmonicPitch if settings.pitch_tracker == "harmonic" else Yin
+    return kind(window, settings.pitch_fmin_hz, settings.pitch_fmax_hz, settings.pitch_threshold)
 
 
 class ChannelAnalyzer:

@@ -260,6 +260,7 @@ SPECS: dict[str, dict[str, Spec]] = {
         "pitch_fmin_hz": N(40, 2000, HZ, "lowest pitch tracked"),
         "pitch_fmax_hz": N(40, 2000, HZ, "highest pitch tracked; shouting pushes F0 high"),
         "pitch_threshold": N(0.01, 0.99, "", "YIN dip threshold; higher: more frames voiced"),
+        "pitch_tracker": T("yin, or harmonic (fewer octave errors)", "yin", "harmonic"),
         "window_s": N(0.03, 0.1, S, "pitch / spectral balance window"),
         "min_level_db": N(-100, -10, DB, "quieter speech frames give no voice features"),
         "crosstalk_margin_db": N(1, 60, DB, "while both talk, this far below = bleed/echo"),
