@@ -269,7 +269,7 @@ class Detector:
                 what="volume" if dl >= self.s.match_level_db else "pitch",
             )
         s = self.s
-        dl, dp, db = a.deltas
+        dl, dp, _ = a.deltas
         # Matching is the agent's voice itself climbing: louder and higher (ACOUSTICS.md 5.2:
         # a level rise with an F0 rise; a brighter voice at a louder level alone is how
         # some speakers' normal turns differ from their soft ones).
@@ -284,9 +284,9 @@ class Detector:
             return []
         if now - self.match_first < s.enter_s * SAMPLE_RATE:
             return []
-        what = "volume" if dl >= s.match_level_db else "pitch"
+        # Climbing is louder by `match_level_db`, so what it matches is the volume.
         return self._alert(
-            "agent_matching", "agent", self.match_since, now, self._evidence(a), what=what
+            "agent_matching", "agent", self.match_since, now, self._evidence(a), what="volume"
         )
 
     def _alert(

@@ -233,8 +233,7 @@ class SecondOpinion:
         valence, _ = self._words(speaker, start, now, False, count=False)
         if valence is None:
             return False
-        hostile = {"cursing", "insult"} & set(valence.signs)
-        return valence.verdict == "positive" or bool(hostile)
+        return valence.verdict == "positive" or bool(_hostile_signs(valence))
 
     def push(
         self, now: int, transcripts: Iterable[Transcript], ready: Ready | None = None
@@ -471,7 +470,7 @@ class SecondOpinion:
 
 def _upgrade(a: Alert, valence: Valence) -> Alert | None:
     """A raised customer whose words curse or insult: `customer_yelling`, or None."""
-    hostile = {"cursing", "insult"} & set(valence.signs)
+    hostile = _hostile_signs(valence)
     if a.kind != "customer_raised" or not hostile:
         return None
     from alerts.messages import MESSAGES
@@ -485,6 +484,11 @@ def _upgrade(a: Alert, valence: Valence) -> Alert | None:
         tip=tip,
         evidence={**a.evidence, "acoustic_kind": a.kind, "words": valence.evidence()},
     )
+
+
+def _hostile_signs(valence: Valence) -> set[str]:
+    """The signs among the words' that make a raised voice yelling: cursing, insults."""
+    return {"cursing", "insult"} & set(valence.signs)
 
 
 def _hostile(signs: set[str]) -> str:
