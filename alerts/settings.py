@@ -36,6 +36,8 @@ class DetectorSettings:
     min_window_share: float = 0.5
     """Share of the window that must be filled before it is judged."""
     raised_level_db: float = 6.0
+    """Level over baseline (dB) that makes a voice raised, at most (the ANSI S3.5
+    normal-to-raised step)."""
     raised_floor_db: float = 4.0
     """A steady talker's raised threshold goes no lower than this (dB over baseline)."""
     raised_spread_k: float = 2.0
@@ -46,7 +48,6 @@ class DetectorSettings:
     """Judged calm ticks (0.2 s each) before a speaker's own swings are used."""
     spread_memory_s: float = 120.0
     """Call time (s) of calm ticks remembered for those swings."""
-    """Level over baseline (dB) that makes a voice raised."""
     effort_pitch_st: float = 2.0
     effort_balance_db: float = 2.0
     """Pitch (st) and balance (dB) rises that together make a voice raised at any level."""
