@@ -169,6 +169,8 @@ class FileSource:
         self.nonfinite = 0
         """Samples that were NaN or infinite in the file(s), played as silence."""
         self._finite: dict[int, int] = {}
+        self._readers: dict[int, sf.SoundFile] = {}
+        """A file's own handle, opened again, where the first one could not seek back."""
         self.duration_s = max(h.frames / h.samplerate for h, _ in self._plan)
         self.native_rates = [h.samplerate for h, _ in self._plan]
 
@@ -181,8 +183,9 @@ class FileSource:
             handle.close()
 
     def _decode(self, handle: sf.SoundFile, frames: int) -> np.ndarray:
+        reader = self._readers.get(id(handle), handle)
         try:
-            data = handle.read(frames, dtype="float32", always_2d=True)
+            data = reader.read(frames, dtype="float32", always_2d=True)
             ok = np.isfinite(data)
             good = int(np.count_nonzero(ok))
             self._finite[id(handle)] = self._finite.get(id(handle), 0) + good
@@ -195,6 +198,25 @@ class FileSource:
                 f"{handle.name}: audio data is corrupt or truncated ({exc})"
             ) from None
 
+    def _rewind(self, handle: sf.SoundFile, at: int) -> None:
+        """Decode `handle` from frame `at` again. A decoder that lost sync may refuse to
+        seek at all (FLAC); the file is then opened afresh and read from there."""
+        try:
+            self._readers.get(id(handle), handle).seek(at)
+            return
+        except (sf.LibsndfileError, RuntimeError):
+            pass
+        try:
+            fresh = sf.SoundFile(handle.name)
+            self._files.append(fresh)
+            if at:
+                fresh.seek(at)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise SourceError(
+                f"{handle.name}: audio data is corrupt or truncated ({exc})"
+            ) from None
+        self._readers[id(handle)] = fresh
+
     def _read(self, handle: sf.SoundFile, n: int) -> np.ndarray:
         """The next `n` frames of a file (fewer at its end), decoded ahead in big chunks."""
         key = id(handle)
@@ -203,7 +225,7 @@ class FileSource:
         if have < n and key not in self._eof:
             careful = key in self._careful
             want = n - have if careful else max(n, int(READ_AHEAD_S * handle.samplerate)) - have
-            at = handle.tell()
+            at = self._readers.get(key, handle).tell()
             try:
                 data = self._decode(handle, want)
             except SourceError:
@@ -212,7 +234,7 @@ class FileSource:
                 # Damage somewhere ahead: go back and decode block by block from here, so
                 # the audio before the damage is still delivered before the error.
                 self._careful.add(key)
-                handle.seek(at)
+                self._rewind(handle, at)
                 want = n - have
                 data = self._decode(handle, want)
             if data.shape[0] < want:

@@ -132,6 +132,26 @@ def test_truncated_call_keeps_alerts_written_before_the_damage(tmp_path):
     assert records[-1]["record"] == "call_summary" and records[-1]["status"] == "error"
 
 
+def test_damage_inside_a_call_keeps_the_alerts_before_it_and_is_one_line(tmp_path):
+    """Bytes scrambled inside the FLAC stream, the rest of the file intact: the decoder
+    loses sync and (libsndfile) cannot seek back. The audio before the damage is still
+    analysed, its alerts are logged, and the error is one line naming the file."""
+    data = bytearray(YELL.read_bytes())
+    at = int(len(data) * 0.85)
+    for i in range(at, at + 2000):
+        data[i] = (data[i] * 7 + 13) % 256
+    bad = tmp_path / "damaged.flac"
+    bad.write_bytes(bytes(data))
+    log = tmp_path / "damaged.jsonl"
+    r = tonewatch("replay", str(bad), "--fast", "--no-transcribe", "--log", str(log))
+    assert r.returncode == 3, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "damaged.flac" in lines[0] and "corrupt" in lines[0], r.stderr
+    records = list(read_log(log))
+    assert any(x.get("kind") == "customer_yelling" for x in records)
+    assert records[-1]["record"] == "call_summary" and records[-1]["status"] == "error"
+
+
 def test_read_log_survives_a_partial_last_line(tmp_path):
     log = tmp_path / "crash.jsonl"
     alert = {"record": "alert", "kind": "customer_yelling", "speaker": "customer"}
