@@ -438,6 +438,14 @@ def run(args: argparse.Namespace, clock: Clock | None = None) -> int:
             "--channels A,C (see `tonewatch devices`)",
             EXIT_USAGE,
         )
+    from monitor import profile
+
+    try:
+        profile_note = profile.check_agent(args.agent_name)
+    except profile.ProfileError as exc:
+        raise CommandError(f"--agent-name: {exc}", EXIT_USAGE) from None
+    if profile_note:
+        print(f"tonewatch: warning: {profile_note}", file=sys.stderr)
     try:
         routes = routes_from(args)
     except LiveError as exc:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import re
 import sys
@@ -77,11 +78,43 @@ def load(name: str) -> VoiceProfile | None:
     path = _path(name)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return VoiceProfile(**{k: data[k] for k in VoiceProfile.__dataclass_fields__})
+        prof = VoiceProfile(**{k: data[k] for k in VoiceProfile.__dataclass_fields__})
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ProfileError(f"{path}: not a voice profile ({exc}); reset it") from None
+        raise ProfileError(f"{path}: not a voice profile ({exc}); {_reset(name)}") from None
+    bad = [k for k in _NUMBERS if not _finite(getattr(prof, k))]
+    if not isinstance(prof.calls, int) or isinstance(prof.calls, bool) or prof.calls < 1:
+        bad.insert(0, "calls")
+    if bad:
+        raise ProfileError(f"{path}: not a voice profile (bad {', '.join(bad)}); {_reset(name)}")
+    return prof
+
+
+_NUMBERS = ("level_db", "pitch_st", "balance_db", "raised_db")
+
+
+def _reset(name: str) -> str:
+    return f"`tonewatch profile reset {name}` starts it again"
+
+
+def _finite(x: object) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def check_agent(name: str | None) -> str | None:
+    """Before a call: `ProfileError` for a name that cannot be an agent's (a user's
+    mistake: the command stops), or a one-line warning when their stored profile cannot
+    be read (the call goes on from its own baseline, as without a name; the summary says
+    so too)."""
+    if not name:
+        return None
+    _path(name)
+    try:
+        load(name)
+    except ProfileError as exc:
+        return f"{exc}; this call learns the agent's voice in the call"
+    return None
 
 
 def _write(path: Path, profile: VoiceProfile) -> None:

@@ -116,3 +116,62 @@ def test_a_profile_that_does_not_fit_the_call_gives_way_to_the_call(cfg):
     summary = replay(cfg, *call([other] * 14, seed=40), "lee")
     assert summary["agent_profile"]["kept"] is False
     assert summary["counts"]["agent_raised"] == summary["counts"]["agent_yelling"] == 0
+
+
+def test_a_bad_agent_name_stops_and_a_damaged_profile_is_one_warning(cfg, tmp_path):
+    """`replay --agent-name`: a name that cannot be a profile's is the user's mistake
+    (one line, exit 2, nothing analysed); a stored profile that cannot be read (broken
+    JSON, a number that is text or NaN) is one warning, and the call runs on the agent's
+    in-call baseline, its alerts logged as without a name."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import FIXTURES, ROOT
+
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+
+    def run(name: str, log: str) -> subprocess.CompletedProcess[str]:
+        args = ["replay", str(FIXTURES / "agent_matching.flac"), "--fast", "--no-transcribe"]
+        args += ["--quiet", "--agent-name", name, "--log", str(tmp_path / log)]
+        return subprocess.run(
+            [sys.executable, "-m", "monitor", *args],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=120,
+        )
+
+    r = run("../etc", "bad.jsonl")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert r.stderr.strip().count("\n") == 0 and "--agent-name" in r.stderr
+    assert not (tmp_path / "bad.jsonl").exists()
+
+    folder = tmp_path / "data" / "tonewatch" / "profiles"
+    folder.mkdir(parents=True, mode=0o700)
+    good = {"name": "kim", "calls": 2, "level_db": -20.0, "pitch_st": 8.0}
+    good |= {"balance_db": -6.0, "raised_db": 5.0, "updated": ""}
+    plain = run("nobody", "plain.jsonl")
+    assert plain.returncode == 0, plain.stderr
+    kinds = [
+        x["kind"]
+        for x in map(json.loads, (tmp_path / "plain.jsonl").open())
+        if x["record"] == "alert"
+    ]
+    for i, text in enumerate(
+        [
+            '{"level_db": ',
+            json.dumps({**good, "level_db": "loud"}),
+            json.dumps(good).replace("8.0", "NaN"),
+        ]
+    ):
+        (folder / "kim.json").write_text(text)
+        r = run("kim", f"kim{i}.jsonl")
+        assert r.returncode == 0, r.stderr
+        lines = r.stderr.strip().splitlines()
+        assert len(lines) == 1 and "warning" in lines[0] and "kim.json" in lines[0], r.stderr
+        assert "profile reset kim" in lines[0]
+        records = [json.loads(x) for x in (tmp_path / f"kim{i}.jsonl").open()]
+        assert [x["kind"] for x in records if x["record"] == "alert"] == kinds
+        assert records[-1]["agent_profile"]["seeded"] is False
