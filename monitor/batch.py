@@ -166,6 +166,8 @@ def options(args: argparse.Namespace) -> BatchOptions:
         raise BatchError(str(exc), EXIT_USAGE) from None
     except ModelError as exc:
         raise BatchError(f"{exc} (or pass --no-transcribe)", EXIT_USAGE) from None
+    if speech.note:
+        print(f"tonewatch: warning: {speech.note}", file=sys.stderr)
     return BatchOptions(
         cfg=cfg,
         transcriber=speech.settings,

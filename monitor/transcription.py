@@ -15,6 +15,7 @@ use "drop_oldest": nothing ever waits for the model.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +44,9 @@ class SpeechSetup:
         cues: the phrase cues in force.
         redact: mask digit runs in logged text.
         max_snippet_s: long turns are cut near this length (seconds).
-        note: why transcription is unavailable (the model could not be loaded), or None.
+        note: a warning for the user, or None: why transcription is unavailable (the model
+            could not be loaded), or a setting it cannot honour (a language an English-only
+            model does not speak).
         opinion: how the second opinion waits for and trusts words.
     """
 
@@ -92,7 +95,7 @@ class SpeechSetup:
         )
         cues = tuple(cfg.cues.active)
         try:
-            load_model(settings)
+            whisper = load_model(settings)
         except ModelError as exc:
             if strict:
                 raise
@@ -103,7 +106,15 @@ class SpeechSetup:
                 t.max_snippet_s,
                 note=f"{exc}; carrying on with acoustic alerts only",
             )
-        return cls(settings, cues, keep, t.max_snippet_s)
+        note = None
+        if settings.language not in (None, "en") and not whisper.model.is_multilingual:
+            note = (
+                f"the speech model is English-only: language {settings.language!r} is not "
+                "used; speech in other languages gives unreliable words, and the acoustic "
+                "alerts stand"
+            )
+            settings = dataclasses.replace(settings, language="en")
+        return cls(settings, cues, keep, t.max_snippet_s, note=note)
 
     @classmethod
     def from_args(

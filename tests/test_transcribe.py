@@ -443,6 +443,38 @@ def test_settings_validation() -> None:
         TranscriberSettings(policy="lossy")
     with pytest.raises(ValueError, match="queue_size must be at least 1"):
         TranscriberSettings(queue_size=0)
+    with pytest.raises(ValueError, match="language must be a Whisper language code.*'xx'"):
+        TranscriberSettings(language="xx")
+    assert TranscriberSettings(language="de").language == "de"  # a multilingual model's
+
+
+def test_a_language_the_english_only_model_cannot_speak_is_one_warning(tmp_path: Path) -> None:
+    """`--language de` with the embedded tiny.en: one warning line of ours (not the speech
+    library's, once per snippet), and the call is transcribed as English; `--language xx`
+    is no language: exit 2, one line."""
+    import subprocess
+    import sys
+
+    def replay(*extra: str) -> subprocess.CompletedProcess[str]:
+        call = FIXTURES / "words_german.flac"
+        return subprocess.run(
+            [sys.executable, "-m", "monitor", "replay", str(call), "--fast", "--quiet", *extra],
+            capture_output=True,
+            text=True,
+            cwd=FIXTURES.parent,
+            timeout=300,
+        )
+
+    r = replay("--language", "xx")
+    assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
+    assert "--language" in r.stderr or "language" in r.stderr
+    r = replay("--language", "de", "--log", str(tmp_path / "de.jsonl"))
+    assert r.returncode == 0, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "English-only" in lines[0] and "'de'" in lines[0], r.stderr
+    records = [json.loads(x) for x in (tmp_path / "de.jsonl").open()]
+    said = [x["text"] for x in records if x["record"] == "transcript"]
+    assert any("help" in t.lower() for t in said), said  # the English turns still are
 
 
 def test_settings_from_table() -> None:

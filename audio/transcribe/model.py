@@ -92,6 +92,21 @@ class TranscriberSettings:
             raise ValueError(f"logprob_threshold must be 0 or less, got {self.logprob_threshold}")
         if self.min_snippet_s < 0.0 or self.max_batch_s < 0.0:
             raise ValueError("min_snippet_s and max_batch_s must not be negative")
+        codes = whisper_languages()
+        if self.language is not None and codes and self.language not in codes:
+            raise ValueError(
+                f"language must be a Whisper language code such as en, de, es or fr "
+                f'(or "" to detect), got {self.language!r}'
+            )
+
+
+def whisper_languages() -> frozenset[str]:
+    """The language codes Whisper models know (empty if the library does not say)."""
+    try:
+        from faster_whisper import tokenizer
+    except ImportError:  # pragma: no cover - a hard dependency
+        return frozenset()
+    return frozenset(getattr(tokenizer, "_LANGUAGE_CODES", ()))
 
 
 def settings_from_table(
