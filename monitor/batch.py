@@ -148,14 +148,9 @@ def options(args: argparse.Namespace) -> BatchOptions:
             cfg = with_overrides(cfg, call={"agent_channel": args.agent_channel})
     except ConfigError as exc:
         raise BatchError(str(exc), EXIT_USAGE) from None
-    from monitor import profile
+    from monitor.profile import check_agent
 
-    try:
-        profile_note = profile.check_agent(args.agent_name)
-    except profile.ProfileError as exc:
-        raise BatchError(f"--agent-name: {exc}", EXIT_USAGE) from None
-    if profile_note:
-        print(f"tonewatch: warning: {profile_note}", file=sys.stderr)
+    check_agent(args.agent_name)
     from audio.transcribe import ModelError
     from monitor.transcription import SpeechSetup
 

@@ -219,7 +219,9 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
         raise CommandError(f"--speed must be in [0.1, 100], got {args.speed}", EXIT_USAGE)
     if args.play and args.speed != 1.0:
         raise CommandError("--play plays at real time: leave out --speed", EXIT_USAGE)
-    profile_note = _check_agent(args.agent_name)
+    from monitor.profile import check_agent
+
+    check_agent(args.agent_name)
     source = _source(args, cfg)
     player = _player(source) if args.play else None
     call = args.call_id or uuid.uuid4().hex[:12]
@@ -235,9 +237,8 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
                 player.close()
             raise CommandError(str(exc), EXIT_OUTPUT) from None
     worker, spotter, speech_note = _speech(args, cfg, call)
-    for note in (profile_note, speech_note):
-        if note:
-            print(f"tonewatch: warning: {note}", file=sys.stderr)
+    if speech_note:
+        print(f"tonewatch: warning: {speech_note}", file=sys.stderr)
     setup = CallSetup(
         cfg=cfg,
         call=call,
@@ -327,16 +328,6 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
     if error:
         raise CommandError(error, EXIT_SOURCE)
     return 0
-
-
-def _check_agent(name: str | None) -> str | None:
-    """A bad --agent-name stops the command; an unreadable profile is a warning."""
-    from monitor import profile
-
-    try:
-        return profile.check_agent(name)
-    except profile.ProfileError as exc:
-        raise CommandError(f"--agent-name: {exc}", EXIT_USAGE) from None
 
 
 def _warn(text: str) -> None:

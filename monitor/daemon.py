@@ -438,14 +438,9 @@ def run(args: argparse.Namespace, clock: Clock | None = None) -> int:
             "--channels A,C (see `tonewatch devices`)",
             EXIT_USAGE,
         )
-    from monitor import profile
+    from monitor.profile import check_agent
 
-    try:
-        profile_note = profile.check_agent(args.agent_name)
-    except profile.ProfileError as exc:
-        raise CommandError(f"--agent-name: {exc}", EXIT_USAGE) from None
-    if profile_note:
-        print(f"tonewatch: warning: {profile_note}", file=sys.stderr)
+    check_agent(args.agent_name)
     try:
         routes = routes_from(args)
     except LiveError as exc:

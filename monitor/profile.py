@@ -102,19 +102,26 @@ def _finite(x: object) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def check_agent(name: str | None) -> str | None:
-    """Before a call: `ProfileError` for a name that cannot be an agent's (a user's
-    mistake: the command stops), or a one-line warning when their stored profile cannot
-    be read (the call goes on from its own baseline, as without a name; the summary says
-    so too)."""
+def check_agent(name: str | None) -> None:
+    """Before a call (replay, live, batch): a name that cannot be an agent's is the user's
+    mistake, and the command stops (`CommandError`, exit 2); a stored profile that cannot
+    be read is one warning on stderr, and the call goes on from its own baseline, as
+    without a name (its summary says so too)."""
+    from monitor.errors import EXIT_USAGE, CommandError
+
     if not name:
-        return None
-    _path(name)
+        return
+    try:
+        _path(name)
+    except ProfileError as exc:
+        raise CommandError(f"--agent-name: {exc}", EXIT_USAGE) from None
     try:
         load(name)
     except ProfileError as exc:
-        return f"{exc}; this call learns the agent's voice in the call"
-    return None
+        print(
+            f"tonewatch: warning: {exc}; this call learns the agent's voice in the call",
+            file=sys.stderr,
+        )
 
 
 def _write(path: Path, profile: VoiceProfile) -> None:

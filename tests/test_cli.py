@@ -5,27 +5,18 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from monitor.calllog import read_records as read_log
-from tests.conftest import FIXTURES, ROOT, voice
+from tests.conftest import FIXTURES, run_cli, voice
 
 YELL = FIXTURES / "customer_yelling.flac"
 
 
-def tonewatch(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "monitor", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=timeout,
-    )
+tonewatch = run_cli
 
 
 def test_replay_prints_and_logs_alerts(tmp_path):

@@ -7,6 +7,7 @@ import io
 import os
 import stat
 from contextlib import redirect_stderr, redirect_stdout
+from typing import Any
 
 import numpy as np
 
@@ -124,24 +125,15 @@ def test_a_bad_agent_name_stops_and_a_damaged_profile_is_one_warning(cfg, tmp_pa
     JSON, a number that is text or NaN) is one warning, and the call runs on the agent's
     in-call baseline, its alerts logged as without a name."""
     import json
-    import subprocess
-    import sys
 
-    from tests.conftest import FIXTURES, ROOT
+    from tests.conftest import FIXTURES, run_cli
 
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
 
-    def run(name: str, log: str) -> subprocess.CompletedProcess[str]:
+    def run(name: str, log: str) -> Any:
         args = ["replay", str(FIXTURES / "agent_matching.flac"), "--fast", "--no-transcribe"]
         args += ["--quiet", "--agent-name", name, "--log", str(tmp_path / log)]
-        return subprocess.run(
-            [sys.executable, "-m", "monitor", *args],
-            capture_output=True,
-            text=True,
-            cwd=ROOT,
-            env=env,
-            timeout=120,
-        )
+        return run_cli(*args, env=env)
 
     r = run("../etc", "bad.jsonl")
     assert r.returncode == 2 and "Traceback" not in r.stderr
