@@ -59,6 +59,10 @@ class DetectorSettings:
     """Without a raised level, yelling needs a coherent pitch track: the window's 10-90 %
     pitch range (st) within about an octave. A wider range is octave errors or sweeping
     intonation, and its median is no register shift (shouting lifts the whole contour)."""
+    yell_pitch_floor_st: float = 12.0
+    """... or (the customer, against their own baseline) the window's 25th percentile pitch
+    this far (st) over the baseline: the whole contour lifted by an octave, as shouting
+    lifts it, though a rough voice's subharmonic and octave-jumping frames widen its range."""
     agent_yell_level_db: float = 6.0
     """The agent's yelling must also be this much louder (dB) than the agent's baseline."""
     effort_floor_db: float = 6.0

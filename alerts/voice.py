@@ -30,13 +30,14 @@ class Episode:
 @dataclass(frozen=True)
 class Judged:
     """One judged tick, kept so the call so far can be judged again against a calmer
-    baseline: tick time, earliest time its window covers in the spurt, the voice summary
-    and the window's pitch range."""
+    baseline: tick time, earliest time its window covers in the spurt, the voice summary,
+    the window's pitch range and its pitch floor (semitones)."""
 
     t: int
     onset: int
     stats: VoiceStats
     spread: float
+    floor: float
 
 
 @dataclass(frozen=True)
@@ -53,11 +54,11 @@ class LateEpisode:
 ORDER = {"normal": 0, "raised": 1, "yelling": 2}
 
 
-def _spread(pitch: np.ndarray) -> float:
-    """10-90 % range of the window's pitch frames, semitones."""
+def _spread(pitch: np.ndarray) -> tuple[float, float]:
+    """(10-90 % range, 25th percentile) of the window's pitch frames, semitones."""
     p = np.sort(pitch)
     n = p.size - 1
-    return float(p[int(round(0.9 * n))] - p[int(round(0.1 * n))])
+    return float(p[int(round(0.9 * n))] - p[int(round(0.1 * n))]), float(p[int(round(0.25 * n))])
 
 
 def _deltas(now: VoiceStats, base: VoiceStats) -> tuple[float, float, float]:
@@ -92,6 +93,8 @@ class VoiceTracker:
         self.last_elevated_end: int | None = None
         self.spurt_start = 0
         self._speaking = False
+        self._spoke = False  # speech hops added since the last tick
+        self._judged = "normal"  # the level the last judged window read as
         # Escalation (what the agent must not match): yelling, or raised by level. A voice
         # raised by pitch and brightness alone at its usual level is energetic (upbeat
         # callers sound like that), not escalating.
@@ -100,6 +103,7 @@ class VoiceTracker:
         self.last_escalated_seen: int | None = None
         self.last_warm_seen: int | None = None
         self.pitch_spread = 0.0
+        self.pitch_floor = -np.inf  # the window's 25th percentile pitch over the reference
         # Level changes of calm windows over baseline (one per judged tick), as a ring.
         self._calm = np.zeros(int(s.spread_memory_s / (TICK_HOPS * HOP / SAMPLE_RATE)))
         self._calm_n = 0
@@ -164,15 +168,26 @@ class VoiceTracker:
         pitch_abs: float | None = None,
         spread: float | None = None,
         coupled: bool = True,
+        floor: float | None = None,
     ) -> str:
         """The level the deltas `d` read as. `coupled=False` drops the agent's rule that
-        effort must come with level (for telling a different voice from the same one)."""
+        effort must come with level (for telling a different voice from the same one).
+        `floor`: the window's 25th percentile pitch over the reference (st)."""
         s = self.s
         dl, dp, db = d
         score = dp / s.pitch_unit_st + db / s.balance_unit_db
         spread = self.pitch_spread if spread is None else spread
-        # Without a raised level, the pitch rise must come from a coherent contour.
+        floor = self.pitch_floor if floor is None else floor
+        # Without a raised level, the pitch rise must come from a coherent contour ...
         coherent = spread <= s.yell_pitch_spread_st / margin
+        # ... or from one lifted as a whole: a rough shout's subharmonic and octave-jumping
+        # frames widen its range, but its lowest quarter is still an octave over the
+        # speaker's calm voice (the customer, against their own baseline only).
+        lifted = (
+            self.speaker == "customer"
+            and self.baseline.stats is not None
+            and floor >= s.yell_pitch_floor_st * margin
+        )
         # Far above any calm adult register with a coherent track: yelling, whatever the
         # baseline (the speaker-independent reference; the customer only, see settings).
         ceiling = s.calm_pitch_ceiling_st + s.prior_yell_pitch_st * margin
@@ -190,7 +205,8 @@ class VoiceTracker:
         # The agent's headset gain is fixed, so the agent's real shouting is also louder;
         # the customer's line gain is not, so the customer's level is not required.
         loud_enough = self.speaker == "customer" or dl >= s.agent_yell_level_db * margin
-        loud_enough = loud_enough and audible and (coherent or dl >= self.raised_db() * margin)
+        raised = dl >= self.raised_db() * margin
+        loud_enough = loud_enough and audible and (coherent or lifted or raised)
         if dp >= s.yell_pitch_st * margin and score >= s.yell_score * margin and loud_enough:
             return "yelling"
         effort = dp >= s.effort_pitch_st * margin and db >= s.effort_balance_db * margin
@@ -234,6 +250,7 @@ class VoiceTracker:
             self.spurt_start = feats.start + (lo + int(rises[-1])) * HOP
         if speech.size:
             self._speaking = bool(speech[-1])
+            self._spoke = self._spoke or bool(speech.any())
         v = np.flatnonzero(feats.voiced[lo:hi]) + lo
         if v.size == 0:
             return 0
@@ -266,17 +283,24 @@ class VoiceTracker:
             # A building state ends with the speaker's turn: it must hold in their own
             # speech, not be completed by the first frames of their next turn.
             self.candidate = None
+        spoke, self._spoke = self._spoke, False
+        if n_new == 0 and spoke and self._yell_held(now):
+            # Speech with no new voiced frames (a rough, aperiodic shout goes on) leaves the
+            # window's verdict as it was: a yelling state building completes its hold.
+            assert self.candidate is not None
+            return self._enter(self.candidate, now)
         if n_new == 0 or len(self.window) < self.min_frames // 2:
             return None
         stats = self.window.stats()
-        spread = _spread(self.window.data[:, 1])
+        spread, floor_st = _spread(self.window.data[:, 1])
         # A window half filled is judged again later (a settled baseline), not live.
-        self._remember(now, stats, spread)
+        self._remember(now, stats, spread, floor_st)
         ref = self.reference(stats)
         if ref is None:
             return None
         d = _deltas(stats, ref)
-        if len(self.window) < self.min_frames and not self._unmistakable(d, stats, spread):
+        floor = floor_st - ref.pitch_st
+        if len(self.window) < self.min_frames and not self._unmistakable(d, stats, spread, floor):
             # Not judged yet, but a raised voice's hold may begin with the latest frames
             # (and a hold begun that way ends with them).
             raised = self.candidate is not None and self.candidate.state == "raised"
@@ -285,8 +309,10 @@ class VoiceTracker:
             return None
         self.deltas = d
         self.pitch_spread = spread
+        self.pitch_floor = floor
         entered = None
         level = self.classify(d, pitch_abs=stats.pitch_st)
+        self._judged = level
         if level == "raised" and self._own is not None:
             level = "normal"  # on a profile not yet checked against the call, only yelling
         escalated = self._escalation(level, d)
@@ -336,6 +362,18 @@ class VoiceTracker:
             self.calm_frames += n_new
         return entered
 
+    def _yell_held(self, now: int) -> bool:
+        """Yelling is building from normal, the last judged window read as yelling, and it
+        has held `enter_s` at stream time `now`."""
+        c = self.candidate
+        return (
+            self.state == "normal"
+            and c is not None
+            and c.state == "yelling"
+            and self._judged == "yelling"
+            and self._held(now, self.s.enter_s)
+        )
+
     def _held(self, now: int, hold_s: float) -> bool:
         """A candidate state has held at least `hold_s` seconds at stream time `now`."""
         c = self.candidate
@@ -372,7 +410,7 @@ class VoiceTracker:
         return level == "yelling" or (level == "raised" and d[0] >= self.raised_db() * k)
 
     def _unmistakable(
-        self, d: tuple[float, float, float], stats: VoiceStats, spread: float
+        self, d: tuple[float, float, float], stats: VoiceStats, spread: float, floor: float
     ) -> bool:
         """A window only half filled is judged live when it is a shout beyond doubt: yelling
         in pitch and balance, with a coherent contour, and louder by the speaker's raised
@@ -381,11 +419,12 @@ class VoiceTracker:
         if self.baseline.stats is None or d[0] < self.raised_db():
             return False
         coherent = spread <= self.s.yell_pitch_spread_st
-        return coherent and self.classify(d, pitch_abs=stats.pitch_st, spread=spread) == "yelling"
+        level = self.classify(d, pitch_abs=stats.pitch_st, spread=spread, floor=floor)
+        return coherent and level == "yelling"
 
-    def _remember(self, now: int, stats: VoiceStats, spread: float) -> None:
+    def _remember(self, now: int, stats: VoiceStats, spread: float, floor: float) -> None:
         onset = max(int(self.window.t[0]), self.spurt_start)
-        self.history.append(Judged(now, onset, stats, spread))
+        self.history.append(Judged(now, onset, stats, spread, floor))
         horizon = now - int(self.s.history_s * SAMPLE_RATE)
         while self.history[0].t < horizon:
             self.history.popleft()
@@ -529,7 +568,8 @@ class VoiceTracker:
         last_t = None
         for j in self.history:
             d = _deltas(j.stats, ref)
-            lv = self.classify(d, pitch_abs=j.stats.pitch_st, spread=j.spread)
+            floor = j.floor - ref.pitch_st
+            lv = self.classify(d, pitch_abs=j.stats.pitch_st, spread=j.spread, floor=floor)
             if lv == "raised" and d[0] < late_raised_db:
                 lv = "normal"  # late, only a louder voice is worth telling as raised
             if lv == "normal":

@@ -1139,10 +1139,11 @@ def run_all(
 FIT_GRID: dict[str, tuple[float, ...]] = {
     "raised_spread_k": (1.5, 2.0, 2.5),
     "yell_pitch_spread_st": (10.0, 12.0, 15.0),
+    "yell_pitch_floor_st": (9.0, 12.0, 15.0),
 }
 """The [detector] thresholds that were chosen by looking at development calls (see
-docs/detection.md): the raised threshold's multiple of a speaker's calm swing, and the
-coherent pitch track's width. `--crosswise` fits them on one half, from this grid, by
+docs/detection.md): the raised threshold's multiple of a speaker's calm swing, the
+coherent pitch track's width and the lifted contour's floor. `--crosswise` fits them on one half, from this grid, by
 that half's own targets, and tests the choice on the other half."""
 FIT_SECTIONS = ("customer", "matching", "hot")
 """The voice cases: the ones these thresholds decide (interruptions and crosstalk do not

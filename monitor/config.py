@@ -284,6 +284,7 @@ SPECS: dict[str, dict[str, Spec]] = {
         "yell_pitch_st": N(0.5, 24, ST, "yelling needs at least this pitch rise, and"),
         "yell_score": N(0.1, 20, "", "pitch/pitch_unit + balance/balance_unit >= this"),
         "yell_pitch_spread_st": N(1, 48, ST, "unless louder, the 10-90 % pitch range within"),
+        "yell_pitch_floor_st": N(0, 48, ST, "... or the customer's 25th pct pitch this far up"),
         "agent_yell_level_db": N(0, 30, DB, "the agent's yelling is also this much louder"),
         "effort_floor_db": N(0, 60, DB, "effort counts down to this far under the calm level"),
         "agent_effort_coupling": N(0, 5, "", "the agent's timbre raise needs this dB level per dB"),
