@@ -1143,8 +1143,9 @@ FIT_GRID: dict[str, tuple[float, ...]] = {
 }
 """The [detector] thresholds that were chosen by looking at development calls (see
 docs/detection.md): the raised threshold's multiple of a speaker's calm swing, the
-coherent pitch track's width and the lifted contour's floor. `--crosswise` fits them on one half, from this grid, by
-that half's own targets, and tests the choice on the other half."""
+coherent pitch track's width and the lifted contour's floor. `--crosswise` fits them on
+one half, from this grid, by that half's own targets, and tests the choice on the other
+half."""
 FIT_SECTIONS = ("customer", "matching", "hot")
 """The voice cases: the ones these thresholds decide (interruptions and crosstalk do not
 use them)."""
