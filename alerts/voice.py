@@ -114,6 +114,10 @@ class VoiceTracker:
         self.settle_frames = int(s.settle_block_s * per_s)
         self._blocks: deque[tuple[int, VoiceStats]] = deque()
         self._prev_data: np.ndarray | None = None
+        # After settling, the customer's calm voice is learned afresh from the settling
+        # speech and the calm speech that follows, up to a warm-up's worth of frames.
+        self._calm_after: np.ndarray | None = None
+        self._calm_grew = False
         self.history: deque[Judged] = deque()
         self.alerted: list[list[int]] = []  # [start, end, state order] of alerted episodes
         self.late: list[LateEpisode] = []
@@ -266,8 +270,12 @@ class VoiceTracker:
         if self._own is not None and not self._own.ready:
             self._own.learn(level[keep], pitch[keep], bal[keep])
         if keep.any():
-            self._block.append(np.column_stack([level[keep], pitch[keep], bal[keep]]))
+            frames = np.column_stack([level[keep], pitch[keep], bal[keep]])
+            self._block.append(frames)
             self._block_n += int(keep.sum())
+            if self._calm_after is not None and self.state == "normal" and self.candidate is None:
+                self._calm_after = np.concatenate([self._calm_after, frames])
+                self._calm_grew = True
         return int(v.size)
 
     def tick(self, now: int, n_new: int) -> str | None:
@@ -277,6 +285,12 @@ class VoiceTracker:
             self._end(now)
         if self._own is not None and self._own.stats is not None:
             self._check_profile(self._own.stats)
+        if self._calm_grew and self._calm_after is not None:
+            c = self._calm_after
+            self.baseline.seed(summarize(c[:, 0], c[:, 1], c[:, 2]))
+            self._calm_grew = False
+            if c.shape[0] >= self.baseline.warmup_frames:
+                self._calm_after = None
         if self._block_n >= self.settle_frames:
             self._settle(now)
         if self.candidate is not None and now - self.last_voice > self.s.turn_gap_s * SAMPLE_RATE:
@@ -504,7 +518,7 @@ class VoiceTracker:
         if self._elevated_over(b, cand, 0.5) and any(
             self._elevated_over(x, cand) for _, x in [*earlier, (now, b)]
         ):
-            self._settle_on(cand, now)
+            self._settle_on(cand, now, data)
             return
         if self.speaker != "customer" or prev_data is None or len(earlier) < 2:
             return  # the agent's calm voice comes from their profile (and a loud step)
@@ -516,7 +530,7 @@ class VoiceTracker:
         both = np.concatenate([prev_data, data])
         pair = summarize(both[:, 0], both[:, 1], both[:, 2])
         if self._above(b, pair):
-            self._settle_on(pair, now)
+            self._settle_on(pair, now, both)
 
     def _raised_over(self, x: VoiceStats, cand: VoiceStats) -> bool:
         """`x` is louder than `cand` by the speaker's raised threshold and higher or
@@ -532,9 +546,11 @@ class VoiceTracker:
         dl, dp, db = _deltas(b, cand)
         return dl >= 0.5 * self.raised_db() or dp >= s.effort_pitch_st or db >= s.effort_balance_db
 
-    def _settle_on(self, cand: VoiceStats, now: int) -> None:
+    def _settle_on(self, cand: VoiceStats, now: int, data: np.ndarray) -> None:
         self.baseline.seed(cand)
         self.settled += 1
+        if self.speaker == "customer" and data.shape[0] < self.baseline.warmup_frames:
+            self._calm_after, self._calm_grew = data, False
         self._rejudge(now)
 
     def _rejudge(self, now: int) -> None:
@@ -666,7 +682,12 @@ class VoiceTracker:
     def _maybe_rebase(self, d: tuple[float, float, float], stats: VoiceStats, n: int) -> None:
         s = self.s
         dl, dp, db = d
-        if abs(dl) >= self.raised_db() and dp < s.rebase_pitch_st and db < s.rebase_balance_db:
+        line = dp < s.rebase_pitch_st and db < s.rebase_balance_db
+        if dl < 0:
+            # A quieter line leaves pitch and balance where they were; a quieter voice that is
+            # also lower or darker is the speaker calming down (settling decides that).
+            line = line and dp > -s.rebase_pitch_st and db > -s.rebase_balance_db
+        if abs(dl) >= self.raised_db() and line:
             self.rebase_frames += n
             if self.rebase_frames * VOICE_FRAME_S >= s.rebase_s:
                 self.baseline.rebase_level(stats.level_db)

@@ -147,3 +147,27 @@ def test_the_other_side_heard_far_under_the_callers_voice_is_not_their_effort(
     yelling = [a for a in alerts if a.kind == "customer_yelling"]
     assert len(yelling) <= 1, [(a.start, a.evidence) for a in yelling]
     assert all(a.evidence["level_over_baseline_db"] > -6.0 for a in yelling), yelling
+
+
+def test_a_caller_who_calms_down_is_found_once_their_calm_voice_is_heard() -> None:
+    # Actor 1 opens with ~6 s of shouting (27 dB louder and 17 st higher than their calm
+    # voice), then calms down from 13.6 s. The calm voice is no quieter line: the level
+    # baseline must not follow it down before the speaker's calm voice is known, or the
+    # 12 dB step of calming down is lost and the shouting is found only a block later.
+    spec, alerts = _call("hot", "hot_shout", 1, 2)
+    mine = [a for a in alerts if a.speaker == "customer"]
+    assert [a.kind for a in mine] == ["customer_yelling"], [(a.kind, a.start) for a in mine]
+    a = mine[0]
+    assert a.late and a.start <= spec.window_end
+    assert a.evidence["found_at_s"] < 36.0  # the first calm block (44.4 s before)
+
+
+def test_after_calming_down_the_calm_voice_is_not_one_soft_block() -> None:
+    # Actor 7 opens emphatic, then speaks calm takes of different strengths: the block the
+    # baseline settles on is the softest (7 dB under the next one). The calm voice is
+    # learned on from it, so the speaker's ordinary calm takes are not raised or yelling.
+    spec, alerts = _call("hot", "hot_emphatic", 7, 8)
+    mine = [a for a in alerts if a.speaker == "customer"]
+    assert len(mine) == 1, [(a.kind, a.start, a.late) for a in mine]
+    assert mine[0].late and mine[0].start <= spec.window_end
+    assert mine[0].evidence["found_at_s"] < 40.0  # 46.4 s before
