@@ -48,6 +48,13 @@ FOREIGN = 0.5
 """A residual counts as a voice of its own only if less than this share of it repeats at the
 source's pitch period (`source_periodic`): more, and it is the source's voice the path left
 over (see `EchoLocator._own_voice`)."""
+FLOOR_DB = 20.0
+"""While the other channel speaks, a channel's hop whose 400 ms loudness is this far under
+its own typical speech level is not its speaker talking, whatever the other channel's
+level: conversational speech stays within about 10 dB of a speaker's typical level (soft
+to raised, the ANSI S3.5 steps are 6 dB), and a 400 ms window reaches 20 dB under it only
+in the first and last 100-200 ms of speech. What the VAD hears there is the other voice's
+echo or the room's reverberation of it, with no direct path to correlate."""
 RIDGE = 0.01
 """Ridge on the path's normal equations (re the source's energy): a voice has next to no
 energy in some bands (below 100 Hz, the top of the band), where an unregularised path
@@ -545,14 +552,15 @@ class CrosstalkGuard:
             return masks
         # 400 ms momentary loudness: syllable-level dips of real double talk average out,
         # a steady echo 20-40 dB down does not. A tick is judged once both references
-        # exist (NaN compares false).
+        # exist (NaN compares false); a channel far under its own speech level is not
+        # speech as soon as its own reference exists.
         rel = [
             a.momentary_db - np.repeat(refs[0], tick)[:n],
             b.momentary_db - np.repeat(refs[1], tick)[:n],
         ]
         for i in (0, 1):
             j = 1 - i
-            bleed = both & (rel[i] < rel[j] - self.margin_db)
+            bleed = both & ((rel[i] < rel[j] - self.margin_db) | (rel[i] < -FLOOR_DB))
             if bleed.any():
                 self.bleed_hops[i] += int(bleed.sum())
                 feats[i].speech[bleed] = False

@@ -120,6 +120,9 @@ def test_the_calm_call_with_the_roles_swapped_gives_the_agent_no_raised_voice() 
     alerts = [a for blk in source for a in pipe.push(blk)] + pipe.finish()
     kinds = [a.kind for a in alerts]
     assert not {"agent_raised", "agent_yelling", "agent_matching"} & set(kinds), kinds
+    # The caller's "Hi Michelle" under the greeting's end is, on the agent's own line,
+    # only its echo, 23-40 dB under that line's speech: no overlap, so no interruption.
+    assert "agent_interrupting" not in kinds, kinds
 
 
 @pytest.mark.skipif(not CALM_CALL.is_file(), reason=f"calm call not found ({CALM_CALL})")
@@ -147,6 +150,10 @@ def test_the_other_side_heard_far_under_the_callers_voice_is_not_their_effort(
     yelling = [a for a in alerts if a.kind == "customer_yelling"]
     assert len(yelling) <= 1, [(a.start, a.evidence) for a in yelling]
     assert all(a.evidence["level_over_baseline_db"] > -6.0 for a in yelling), yelling
+    # The caller's reverberation on the agent's line in the caller's pauses, 20-30 dB
+    # under the agent's speech, is no agent talking over them (there were 4).
+    cut_in = [a.start for a in alerts if a.kind == "agent_interrupting"]
+    assert len(cut_in) <= 1, cut_in
 
 
 def test_a_caller_who_calms_down_is_found_once_their_calm_voice_is_heard() -> None:
