@@ -19,7 +19,15 @@ copy on its channel and the correlation stays high: each direction's leak is lea
 FIR path (`LeakPath`), and a follower with clearly more energy than the path explains
 (against plain copies of the source at the level of its speech), that does not repeat at
 the source's own pitch period as what a path leaves over of a copy does, carries its own
-voice too and keeps its speech. Runs on the analysis thread.
+voice too and keeps its speech.
+
+A network echo (a caller's speakerphone, a line hybrid without echo cancelling) brings one
+side's voice back on the other's channel 150-300 ms late, past those lags. `BulkDelay` finds
+each direction's delay over the call (whitened cross-correlation of both channels' last
+second, summed over the ticks where both are speech, with a peak-to-sidelobe test), and from
+then on each tick is also tested against the source one bulk delay earlier: a far copy has
+its own learned path (`FarRoute`) and the same double-talk tests as a near leak. Runs on the
+analysis thread.
 """
 
 from __future__ import annotations
@@ -55,6 +63,15 @@ level: conversational speech stays within about 10 dB of a speaker's typical lev
 to raised, the ANSI S3.5 steps are 6 dB), and a 400 ms window reaches 20 dB under it only
 in the first and last 100-200 ms of speech. What the VAD hears there is the other voice's
 echo or the room's reverberation of it, with no direct path to correlate."""
+PSR = 10.0
+"""Peak-to-sidelobe ratio of the whitened cross-correlation from which a far copy is known
+(`BulkDelay`): a network echo gave 18-600 on the real call, no echo at most 4.9."""
+FAR_WINDOW_S = 0.025
+"""How far around the bulk delay a far copy is looked for and its path starts."""
+FAR_SETTLED = 40
+FAR_LEARN_EVERY = 4
+"""A far path learns from every plain copy up to `FAR_SETTLED` of them (8 s), then from one
+in `FAR_LEARN_EVERY`: the path is stable, and a copy is nearly every tick of an echoed call."""
 RIDGE = 0.01
 """Ridge on the path's normal equations (re the source's energy): a voice has next to no
 energy in some bands (below 100 Hz, the top of the band), where an unregularised path
@@ -182,6 +199,94 @@ class LeakPath:
         return resid if resid < 0.0 else None
 
 
+class BulkDelay:
+    """How late each channel carries a far copy of the other: a network echo.
+
+    A caller's speakerphone or a line hybrid without echo cancelling sends the agent's own
+    voice back on the customer's channel 150-300 ms late, past the lags `EchoLocator`
+    searches tick by tick. Over ticks where both channels are speech, the two channels'
+    last second (averaged to 1 kHz, Hann window) is cross-correlated with phase transform
+    weighting (GCC-PHAT: the cross spectrum, summed over ticks with forgetting, whitened),
+    which turns a copy at a fixed delay into one sharp peak whatever the voice's spectrum
+    and turns two different voices, or a room's reverberation, into low noise. A direction
+    has a bulk delay once its highest peak in `min_delay_s`..`max_delay_s` stands out
+    `psr` times over the other lags' RMS (peak-to-sidelobe ratio). Causal: each tick adds
+    to the sum, and the delay is re-read every `every` ticks.
+
+    Args:
+        decim: the correlation runs on the signal averaged over this many samples.
+        frame: samples (decimated) of each channel's latest audio a tick contributes.
+        min_delay_s, max_delay_s: the delays looked at (shorter ones are near leaks).
+        forget: weight of the earlier ticks' cross spectrum at each new tick.
+        min_ticks: ticks summed before any delay is read.
+        psr: peak-to-sidelobe ratio from which a peak is a copy.
+    """
+
+    def __init__(
+        self,
+        decim: int = 16,
+        frame: int = 1024,
+        min_delay_s: float = 0.1,
+        max_delay_s: float = 0.4,
+        forget: float = 0.995,
+        min_ticks: int = 10,
+        psr: float = PSR,
+        every: int = 2,
+    ) -> None:
+        self.decim = decim
+        self.frame = frame
+        fs = SAMPLE_RATE / decim
+        self.lo = int(round(min_delay_s * fs))
+        self.hi = int(round(max_delay_s * fs))
+        self.guard = int(round(0.02 * fs))  # lags beside a peak that belong to it
+        self.forget = forget
+        self.min_ticks = min_ticks
+        self.psr = psr
+        self.every = every
+        self.window = np.hanning(frame)
+        self.cross = np.zeros(frame // 2 + 1, complex)
+        self.ticks = 0
+        # Per follower (0: the agent's channel lags the customer's), the bulk delay in
+        # stream samples (None: no far copy), and its last peak-to-sidelobe ratio.
+        self.delay: list[int | None] = [None, None]
+        self.ratio = [0.0, 0.0]
+
+    def update(self, a: np.ndarray, b: np.ndarray) -> None:
+        """One tick: both channels' latest `frame` samples, averaged over `decim`."""
+        x = a * self.window
+        y = b * self.window
+        self.cross = self.forget * self.cross + np.conj(np.fft.rfft(x)) * np.fft.rfft(y)
+        self.ticks += 1
+        if self.ticks >= self.min_ticks and self.ticks % self.every == 0:
+            mag = np.abs(self.cross)
+            g = np.fft.irfft(self.cross / np.maximum(mag, 1e-30), self.frame)
+            # g[k]: the customer's channel lags the agent's by k; g[-k] the other way.
+            lags = np.arange(self.hi + 1)
+            for f, side in ((1, g[lags]), (0, g[-lags])):
+                k = self.lo + int(np.argmax(side[self.lo :]))
+                rest = np.concatenate([side[: k - self.guard], side[k + self.guard + 1 :]])
+                rms = float(np.sqrt(np.mean(rest * rest))) if rest.size else 0.0
+                self.ratio[f] = float(side[k]) / max(rms, 1e-12)
+                # The peak must lie inside the range, not on the near leaks' shoulder; a
+                # delay once known holds at the same lag down to half the ratio.
+                known = self.delay[f]
+                held = known is not None and abs(k * self.decim - known) <= self.guard * self.decim
+                ok = self.ratio[f] >= (self.psr / 2 if held else self.psr) and k > self.lo
+                self.delay[f] = (known if held else k * self.decim) if ok else None
+
+
+class FarRoute:
+    """A far copy's way from one channel into the other: its bulk delay, the path learned
+    around it and the copy's usual level (dB re the source)."""
+
+    def __init__(self, delay: int, window: int, taps: int) -> None:
+        self.delay = delay  # stream samples
+        self.offset = delay - window  # the path's first tap, stream samples
+        self.path = LeakPath(taps)
+        self.leak_db: float | None = None
+        self.plain = 0  # plain copies seen
+
+
 class EchoLocator:
     """Which channel a sound shared by both channels comes from, per tick.
 
@@ -233,16 +338,67 @@ class EchoLocator:
             deque(maxlen=HISTORY),
             deque(maxlen=HISTORY),
         )
+        self.source_count = [0, 0]  # levels ever added to `source_levels`
+        self._source_cache = [(-1, 0.0), (-1, 0.0)]  # (count, `source_db`) per channel
         self.double_talk = [0, 0]  # ticks each channel kept as its own voice over a copy
         self.alone_ticks = [0, 0]
         # Hops of the last `judge` (per channel) of double talk under a louder copy.
         self.mixed = (np.zeros(0, dtype=bool), np.zeros(0, dtype=bool))
+        # A far copy (network echo), per follower: its bulk delay, then the copy looked for
+        # within `far_window` of it and its path (`far_taps`) learned as a near leak's is.
+        self.bulk = BulkDelay(min_delay_s=max_lag_s)
+        empty = np.zeros(0, np.float32)
+        self.coarse = (empty, empty)  # the channels averaged for the bulk delay
+        self.coarse_start: int | None = None  # stream time of the first group
+        self.coarse_off = 0  # index (in groups) of coarse[0][0]
+        self.pending = (empty, empty)  # samples of a group not yet complete
+        self.far: list[FarRoute | None] = [None, None]
+        self.far_window = int(round(FAR_WINDOW_S * SAMPLE_RATE / decim)) * decim
+        self.far_taps = int(round((2 * FAR_WINDOW_S + path_s) * SAMPLE_RATE / decim))
+        self.far_carry: tuple[int, int] | None = None
+        self.far_hops = [0, 0]
+        self.talk = (np.zeros(0, dtype=bool), np.zeros(0, dtype=bool))  # see `_remember`
+        # Whether each channel's speech in the latest tick was its own (kept, all voice).
+        self.kept = [False, False]
+        self.talk_start = 0
+        self.history = max(
+            self.lag * decim,
+            self.taps * decim,
+            self.bulk.frame * self.bulk.decim,
+            self.bulk.hi * self.bulk.decim + self.far_window + self.far_taps * decim,
+        )
 
     def push(self, start: int, a: np.ndarray, b: np.ndarray) -> None:
         """Samples of both channels from stream time `start` (contiguous)."""
         if self.buf[0].size == 0:
             self.start = start
         self.buf = (np.concatenate([self.buf[0], a]), np.concatenate([self.buf[1], b]))
+        # The bulk delay's view: averages over groups of `bulk.decim` samples counted from
+        # the stream's first sample, whatever the blocks.
+        d = self.bulk.decim
+        if self.coarse_start is None:
+            self.coarse_start = start
+        joined = [np.concatenate([p, x]) for p, x in zip(self.pending, (a, b), strict=True)]
+        m = joined[0].size // d * d
+        self.coarse = (
+            np.concatenate([self.coarse[0], _decimate(joined[0][:m], d)]),
+            np.concatenate([self.coarse[1], _decimate(joined[1][:m], d)]),
+        )
+        self.pending = (joined[0][m:], joined[1][m:])
+
+    def _coarse(self, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """Both channels' last `bulk.frame` coarse samples before stream time `hi`."""
+        assert self.coarse_start is not None
+        end = (hi - self.coarse_start) // self.bulk.decim
+        lo = end - self.bulk.frame
+        out = []
+        for x in self.coarse:
+            seg = np.zeros(self.bulk.frame)
+            s0, s1 = max(lo, self.coarse_off), min(end, self.coarse_off + x.size)
+            if s1 > s0:
+                seg[s0 - lo : s1 - lo] = x[s0 - self.coarse_off : s1 - self.coarse_off]
+            out.append(seg)
+        return out[0], out[1]
 
     def _span(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
         """Samples [lo, hi) of both channels, zeros where none are held."""
@@ -287,15 +443,23 @@ class EchoLocator:
         return follower, peak, float(ratio)
 
     def _own_voice(
-        self, f: int, peak: float, ratio: float, lo: int, hi: int, y: np.ndarray
+        self,
+        f: int,
+        peak: float,
+        ratio: float,
+        lo: int,
+        hi: int,
+        y: np.ndarray,
+        far: FarRoute | None = None,
     ) -> float | None:
         """Whether follower `f`'s channel carries a voice of its own besides the copy in
         [lo, hi) (`y`: its decimated samples there): None if not, else that voice's share
         of the channel's energy (dB; 0 when only its level tells). Learns from plain
-        copies."""
+        copies: of the near leak, or with `far` of that far copy."""
         d = self.decim
-        path = self.paths[f]
-        x = _decimate(self._span(lo - path.taps * d, hi)[1 - f], d).astype(np.float64)
+        path = self.paths[f] if far is None else far.path
+        off = 0 if far is None else far.offset
+        x = _decimate(self._span(lo - off - path.taps * d, hi - off)[1 - f], d).astype(np.float64)
         y = y.astype(np.float64)
         x_f = np.fft.rfft(x, path.size(y.size))
         ey = float(y @ y)
@@ -306,7 +470,7 @@ class EchoLocator:
             # than the plain delayed copy the correlation peak stands for).
             resid = min(resid, float(10 * np.log10(max(1.0 - peak * peak, 1e-6))))
         src_db = _mean_db(x[path.taps :])
-        known = self.leak_db[f]
+        known = self.leak_db[f] if far is None else far.leak_db
         sure = peak >= self.sure_corr
         # The source at the level of its speech, not at a turn's edge (see SPEAKING_DB):
         # only there is what the path leaves over comparable from tick to tick.
@@ -319,7 +483,7 @@ class EchoLocator:
             # does not move the high quantiles taken below).
             if resid is not None:
                 path.misfits.append(resid)
-            self.source_levels[1 - f].append(float(src_db))
+            self._add_source(1 - f, float(src_db))
         misfit, level = path.misfit_db(), self.source_db(f)
         # Louder than the copy usually is, or more left over than nearly any plain copy
         # leaves; either way at a level the follower's own voice has as a source (known:
@@ -340,8 +504,17 @@ class EchoLocator:
                 return resid
         if sure:
             # A plain copy: teach the copy's level and path.
-            self.leak_db[f] = ratio if known is None else known + 0.1 * (ratio - known)
-            path.learn(x, x_f, y)
+            level_db = ratio if known is None else known + 0.1 * (ratio - known)
+            if far is None:
+                self.leak_db[f] = level_db
+                path.learn(x, x_f, y)
+            else:
+                # A far copy is most of what an echoed call has: once its path has seen
+                # `FAR_SETTLED` plain copies it learns from every `FAR_LEARN_EVERY`th.
+                far.leak_db = level_db
+                far.plain += 1
+                if far.plain <= FAR_SETTLED or far.plain % FAR_LEARN_EVERY == 0:
+                    path.learn(x, x_f, y)
         return None
 
     @staticmethod
@@ -354,13 +527,170 @@ class EchoLocator:
         rho = source_periodic(path.last_residual, x)
         return rho is None or rho < FOREIGN
 
+    def _far_routes(self) -> None:
+        """Follow the bulk delays: a route per far copy, anew when its delay moves."""
+        for f in (0, 1):
+            delay, route = self.bulk.delay[f], self.far[f]
+            if delay is None:
+                self.far[f] = None
+            elif route is None or abs(route.delay - delay) > self.far_window // 2:
+                self.far[f] = FarRoute(delay, self.far_window, self.far_taps)
+
+    def _far_copy(self, f: int, lo: int, hi: int) -> tuple[float, float, np.ndarray] | None:
+        """Follower `f`'s tick [lo, hi) against the source around the bulk delay: (the
+        normalised correlation peak, the copy's level over its source in dB, the tick's
+        decimated samples), or None where either side is silent."""
+        route = self.far[f]
+        assert route is not None
+        d, w = self.decim, self.far_window
+        y = _decimate(self._span(lo, hi)[f], d).astype(np.float64)
+        x = _decimate(self._span(lo - route.delay - w, hi - route.delay + w)[1 - f], d)
+        ey = float(y @ y)
+        if ey <= 1e-12:
+            return None
+        size = 1 << int(np.ceil(np.log2(x.size + y.size)))
+        r = np.fft.irfft(np.conj(np.fft.rfft(y, size)) * np.fft.rfft(x, size), size)
+        r = r[: x.size - y.size + 1]  # r[k] = sum_n y[n] x[n + k]
+        cs = np.concatenate([[0.0], np.cumsum(x.astype(np.float64) ** 2)])
+        ex = cs[y.size : y.size + r.size] - cs[: r.size]
+        norm = np.abs(r) / np.sqrt(ey * np.maximum(ex, 1e-20))
+        norm[ex <= 1e-12] = 0.0
+        k = int(np.argmax(norm))
+        if ex[k] <= 1e-12:
+            return None
+        return float(norm[k]), float(10 * np.log10(ey / ex[k])), y
+
+    def _far_judge(
+        self,
+        t0: int,
+        tick: int,
+        lo: int,
+        hi: int,
+        speech: tuple[np.ndarray, np.ndarray],
+        voiced: tuple[np.ndarray, np.ndarray] | None,
+        level: tuple[np.ndarray, np.ndarray] | None,
+        ref: tuple[float | None, float | None],
+        floor_db: float,
+    ) -> int | None:
+        """The channel whose speech in this tick is a far copy of the other's voice (or
+        that copy's tail), None, or -1 where a channel keeps its speech over a far copy:
+        it carries a voice of its own too (double talk), or the copy fills a pause of the
+        follower's own talk (its hops stay speech but not voice)."""
+        best: tuple[float, int, float, np.ndarray] | None = None
+        for f in (0, 1):
+            route = self.far[f]
+            if route is None or not speech[f][t0 : t0 + tick].any():
+                continue
+            w = self.far_window
+            if not self._spoke(1 - f, lo - route.delay - w, hi - route.delay + w):
+                continue  # no speech of the source to be a copy of
+            got = self._far_copy(f, lo, hi)
+            if got is not None and got[0] >= self.min_corr and (best is None or got[0] > best[0]):
+                best = (got[0], f, got[1], got[2])
+        if best is not None:
+            peak, f, ratio, y = best
+            route = self.far[f]
+            own = self._own_voice(f, peak, ratio, lo, hi, y, route)
+            if own is not None:
+                self.double_talk[f] += 1
+                if own < MIXED_DB:
+                    self.mixed[f][t0 : t0 + tick] = speech[f][t0 : t0 + tick]
+                return -1
+            self.far_carry = (f, hi + self.tail)
+            if self.kept[f]:
+                # The follower spoke in its own voice up to this tick: a pause inside its
+                # turn that the copy fills stays its turn (a tick at most: one voiced tick
+                # before), or the turn would restart as a new onset over the source.
+                self.mixed[f][t0 : t0 + tick] = speech[f][t0 : t0 + tick]
+                return -1
+            return f
+        for f in (0, 1):
+            route = self.far[f]
+            if route is None or not speech[f][t0 : t0 + tick].any():
+                continue
+            unvoiced = voiced is not None and not voiced[f][t0 : t0 + tick].any()
+            typical = ref[f]
+            low = (
+                level is not None
+                and typical is not None
+                and bool(level[f][t0 : t0 + tick].max() < typical - floor_db)
+            )
+            if self.far_carry is not None and self.far_carry[0] == f and lo < self.far_carry[1]:
+                # The far copy's tail (its reverberation, the VAD's hangover) stays with
+                # the follower unless it has a voice of its own there.
+                y = _decimate(self._span(lo, hi)[f], self.decim)
+                x = _decimate(self._span(lo - route.delay, hi - route.delay)[1 - f], self.decim)
+                own = float(y @ y) / max(float(x @ x), 1e-20)
+                if (
+                    unvoiced
+                    or low
+                    or route.leak_db is None
+                    or 10 * np.log10(own + 1e-20) <= route.leak_db + self.own_voice_db
+                ):
+                    return f
+            elif unvoiced and low and self._spoke(1 - f, lo - route.delay, lo):
+                # No voice and far under the follower's own speech while the source spoke
+                # one delay earlier (in its own voice, in ticks already judged): what the
+                # VAD hears there is the echo on the line's noise (an echo all through the
+                # call also moves the VAD's noise model).
+                return f
+        return None
+
+    def _kept(
+        self,
+        start: int,
+        t0: int,
+        tick: int,
+        talk: tuple[np.ndarray, np.ndarray],
+        voiced: tuple[np.ndarray, np.ndarray] | None,
+        masks: tuple[np.ndarray, np.ndarray],
+    ) -> None:
+        """Tick `t0` judged: note whether each channel kept its own speech there, voiced
+        and all of it voice (not a turn's unvoiced end or its hangover), and forget the
+        hops given to the other channel as its copy (what `_spoke` looks back on is each
+        channel's own speech)."""
+        sl = slice(t0, t0 + tick)
+        base = (start - self.talk_start) // HOP
+        for i in (0, 1):
+            own = talk[i][sl] if voiced is None else voiced[i][sl]
+            self.kept[i] = bool(
+                own.any() and not masks[i][sl].any() and not self.mixed[i][sl].any()
+            )
+            gone = np.flatnonzero(masks[i][sl]) + base + t0
+            self.talk[i][gone[gone >= 0]] = False
+
+    def _remember(self, start: int, speech: tuple[np.ndarray, np.ndarray]) -> None:
+        """Each channel's speech hops as the VAD gave them (less, once judged, the hops that
+        were the other's copy: `_kept`), for looking one delay back."""
+        if self.talk_start + self.talk[0].size * HOP != start:
+            self.talk_start = start
+            self.talk = (np.zeros(0, dtype=bool), np.zeros(0, dtype=bool))
+        keep = -(-self.history // HOP)
+        joined = [np.concatenate([old, new]) for old, new in zip(self.talk, speech, strict=True)]
+        cut = max(0, joined[0].size - keep - speech[0].size)
+        self.talk = (joined[0][cut:], joined[1][cut:])
+        self.talk_start += cut * HOP
+
+    def _spoke(self, i: int, lo: int, hi: int) -> bool:
+        """Whether channel i was speech in [lo, hi) of stream time (as far as remembered)."""
+        a = max(0, (lo - self.talk_start) // HOP)
+        b = max(0, -(-(hi - self.talk_start) // HOP))
+        return bool(self.talk[i][a:b].any())
+
     def source_db(self, i: int) -> float | None:
         """Channel i's level as the source of a shared sound (dB per decimated sample):
         the 75th percentile of the last ticks, the level of its louder speech."""
         levels = self.source_levels[i]
         if len(levels) < MIN_LEARNED:
             return None
-        return float(np.percentile(levels, 75))
+        if self._source_cache[i][0] != self.source_count[i]:
+            self._source_cache[i] = (self.source_count[i], float(np.percentile(levels, 75)))
+        return self._source_cache[i][1]
+
+    def _add_source(self, i: int, level_db: float) -> None:
+        """Channel i's level as a source on one more tick."""
+        self.source_levels[i].append(level_db)
+        self.source_count[i] += 1
 
     def _alone(
         self,
@@ -379,7 +709,7 @@ class EchoLocator:
                 if self.alone_ticks[i] % ALONE_EVERY != 1:
                     continue
                 x = _decimate(self._span(lo, hi)[i], self.decim).astype(np.float64)
-                self.source_levels[i].append(_mean_db(x))
+                self._add_source(i, _mean_db(x))
 
     def judge(
         self,
@@ -406,12 +736,28 @@ class EchoLocator:
         self.mixed = (np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
         d, lag = self.decim, self.lag
         margin = lag * d
+        talk = speech if speech is not None else (both, both)
+        self._remember(start, talk)
         for t0 in range(0, n, tick):
+            if t0:
+                self._kept(start, t0 - tick, tick, talk, voiced, masks)
             sel = both[t0 : t0 + tick]
             lo = start + t0 * HOP
             hi = start + min(n, t0 + tick) * HOP
+            if sel.any():
+                # Where both channels are speech a far copy shows: the bulk delays learn.
+                self.bulk.update(*self._coarse(hi))
+                self._far_routes()
             if not sel.any():
-                if speech is not None and voiced is not None:
+                far = None
+                if self.far[0] is not None or self.far[1] is not None:
+                    far = self._far_judge(t0, tick, lo, hi, talk, voiced, level, ref, floor_db)
+                if far is not None and far >= 0:
+                    hops = talk[far][t0 : t0 + tick]
+                    masks[far][t0 : t0 + tick] = hops
+                    self.far_hops[far] += int(hops.sum())
+                    self.shared_hops[far] += int(hops.sum())
+                elif far is None and speech is not None and voiced is not None:
                     self._alone(t0, tick, lo, hi, speech, voiced)
                 continue
             a, b = (_decimate(x, d) for x in self._span(lo - margin, hi + margin))
@@ -420,6 +766,7 @@ class EchoLocator:
             eb = float(b[lag:-lag] @ b[lag:-lag])
             found = self._follower(core, b, ea, eb)
             follower: int | None = None
+            hops = sel
             if found is not None:
                 follower = found[0]
                 fy = core if follower == 0 else b[lag:-lag]
@@ -434,7 +781,15 @@ class EchoLocator:
                     continue
                 # The shared sound's tail runs on from its last tick heard on both channels.
                 self.carry = (follower, hi + self.tail)
-            elif self.carry is not None and lo < self.carry[1]:
+            elif self.far[0] is not None or self.far[1] is not None:
+                follower = self._far_judge(t0, tick, lo, hi, talk, voiced, level, ref, floor_db)
+                if follower == -1:
+                    continue
+                if follower is not None:
+                    # A far copy: the follower's speech in the tick is all the copy's.
+                    hops = talk[follower][t0 : t0 + tick]
+                    self.far_hops[follower] += int(hops.sum())
+            if follower is None and self.carry is not None and lo < self.carry[1]:
                 # The tail of a shared sound (reverberation, the VAD's hangover) stays
                 # with the channel that was following.
                 f = self.carry[0]
@@ -456,14 +811,22 @@ class EchoLocator:
                     follower = f
             if follower is None:
                 continue
-            masks[follower][t0 : t0 + tick] = sel
-            self.shared_hops[follower] += int(sel.sum())
+            masks[follower][t0 : t0 + tick] = hops
+            self.shared_hops[follower] += int(hops.sum())
+        if n:
+            self._kept(start, (n - 1) // tick * tick, tick, talk, voiced, masks)
         # Keep only what the next ticks may look back on.
-        keep_from = start + n * HOP - max(margin, self.taps * d)
+        keep_from = start + n * HOP - self.history
         if keep_from > self.start:
             cut = min(keep_from - self.start, self.buf[0].size)
             self.buf = (self.buf[0][cut:], self.buf[1][cut:])
             self.start += cut
+        if self.coarse_start is not None:
+            d = self.bulk.decim
+            cut = min((keep_from - self.coarse_start) // d - self.coarse_off, self.coarse[0].size)
+            if cut > 0:
+                self.coarse = (self.coarse[0][cut:], self.coarse[1][cut:])
+                self.coarse_off += cut
         return masks
 
 

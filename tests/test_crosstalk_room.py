@@ -11,7 +11,7 @@ import json
 import numpy as np
 import pytest
 import soundfile as sf
-from scipy.signal import butter, sosfilt
+from scipy.signal import butter, fftconvolve, sosfilt
 
 from audio.types import SAMPLE_RATE
 from tests.conftest import FIXTURES, run
@@ -36,7 +36,7 @@ def room(
         tail = rng.normal(0, 1, n) * np.exp(-np.arange(n) * 6.9 / (rt60_s * SAMPLE_RATE))
         ir = 0.3 * tail / np.sqrt(np.sum(tail**2))  # the tail 10 dB under the direct sound
         ir[0] = 1.0
-        leak = np.convolve(sosfilt(sos, other.astype(np.float64)), ir)[: other.size]
+        leak = fftconvolve(sosfilt(sos, other.astype(np.float64)), ir)[: other.size]
         d = int(delay_ms[i] * SAMPLE_RATE / 1000)
         leak = np.concatenate([np.zeros(d), leak])[: other.size] * 10 ** (-separation_db[i] / 20)
         out.append(np.clip(own + leak, -1.0, 1.0).astype(np.float32))
