@@ -258,15 +258,15 @@ class BulkDelay:
         self.cross = self.forget * self.cross + np.conj(np.fft.rfft(x)) * np.fft.rfft(y)
         self.ticks += 1
         if self.ticks >= self.min_ticks and self.ticks % self.every == 0:
-            mag = np.abs(self.cross)
-            g = np.fft.irfft(self.cross / np.maximum(mag, 1e-30), self.frame)
+            g = np.fft.irfft(self.cross / np.maximum(np.abs(self.cross), 1e-30), self.frame)
             # g[k]: the customer's channel lags the agent's by k; g[-k] the other way.
-            lags = np.arange(self.hi + 1)
-            for f, side in ((1, g[lags]), (0, g[-lags])):
+            sides = (np.concatenate([g[:1], g[: -self.hi - 1 : -1]]), g[: self.hi + 1])
+            for f, side in enumerate(sides):
                 k = self.lo + int(np.argmax(side[self.lo :]))
-                rest = np.concatenate([side[: k - self.guard], side[k + self.guard + 1 :]])
-                rms = float(np.sqrt(np.mean(rest * rest))) if rest.size else 0.0
-                self.ratio[f] = float(side[k]) / max(rms, 1e-12)
+                peak = side[k - self.guard : k + self.guard + 1]
+                rest = max(float(side @ side) - float(peak @ peak), 0.0)
+                rms = np.sqrt(rest / max(side.size - peak.size, 1))
+                self.ratio[f] = float(side[k]) / max(float(rms), 1e-12)
                 # The peak must lie inside the range, not on the near leaks' shoulder; a
                 # delay once known holds at the same lag down to half the ratio.
                 known = self.delay[f]
@@ -361,10 +361,11 @@ class EchoLocator:
         # Whether each channel's speech in the latest tick was its own (kept, all voice).
         self.kept = [False, False]
         self.talk_start = 0
+        # Samples held back: the near search and path, a far route's (its bulk delay, the
+        # window, the path); the bulk delay's own second is held averaged (`coarse`).
         self.history = max(
             self.lag * decim,
             self.taps * decim,
-            self.bulk.frame * self.bulk.decim,
             self.bulk.hi * self.bulk.decim + self.far_window + self.far_taps * decim,
         )
 
@@ -535,6 +536,7 @@ class EchoLocator:
                 self.far[f] = None
             elif route is None or abs(route.delay - delay) > self.far_window // 2:
                 self.far[f] = FarRoute(delay, self.far_window, self.far_taps)
+                self.kept = [False, False]  # noted only while a far route is known
 
     def _far_copy(self, f: int, lo: int, hi: int) -> tuple[float, float, np.ndarray] | None:
         """Follower `f`'s tick [lo, hi) against the source around the bulk delay: (the
@@ -656,8 +658,9 @@ class EchoLocator:
             self.kept[i] = bool(
                 own.any() and not masks[i][sl].any() and not self.mixed[i][sl].any()
             )
-            gone = np.flatnonzero(masks[i][sl]) + base + t0
-            self.talk[i][gone[gone >= 0]] = False
+            if masks[i][sl].any():
+                gone = np.flatnonzero(masks[i][sl]) + base + t0
+                self.talk[i][gone[gone >= 0]] = False
 
     def _remember(self, start: int, speech: tuple[np.ndarray, np.ndarray]) -> None:
         """Each channel's speech hops as the VAD gave them (less, once judged, the hops that
@@ -739,7 +742,7 @@ class EchoLocator:
         talk = speech if speech is not None else (both, both)
         self._remember(start, talk)
         for t0 in range(0, n, tick):
-            if t0:
+            if t0 and (self.far[0] is not None or self.far[1] is not None):
                 self._kept(start, t0 - tick, tick, talk, voiced, masks)
             sel = both[t0 : t0 + tick]
             lo = start + t0 * HOP
@@ -813,7 +816,7 @@ class EchoLocator:
                 continue
             masks[follower][t0 : t0 + tick] = hops
             self.shared_hops[follower] += int(hops.sum())
-        if n:
+        if n and (self.far[0] is not None or self.far[1] is not None):
             self._kept(start, (n - 1) // tick * tick, tick, talk, voiced, masks)
         # Keep only what the next ticks may look back on.
         keep_from = start + n * HOP - self.history
@@ -823,7 +826,8 @@ class EchoLocator:
             self.start += cut
         if self.coarse_start is not None:
             d = self.bulk.decim
-            cut = min((keep_from - self.coarse_start) // d - self.coarse_off, self.coarse[0].size)
+            keep = (start + n * HOP - self.coarse_start) // d - self.bulk.frame
+            cut = min(keep - self.coarse_off, self.coarse[0].size)
             if cut > 0:
                 self.coarse = (self.coarse[0][cut:], self.coarse[1][cut:])
                 self.coarse_off += cut
