@@ -186,12 +186,10 @@ class VoiceTracker:
         coherent = spread <= s.yell_pitch_spread_st / margin
         # ... or from one lifted as a whole: a rough shout's subharmonic and octave-jumping
         # frames widen its range, but its lowest quarter is still an octave over the
-        # speaker's calm voice (the customer, against their own baseline only).
-        lifted = (
-            self.speaker == "customer"
-            and self.baseline.stats is not None
-            and floor >= s.yell_pitch_floor_st * margin
-        )
+        # speaker's calm voice (the customer, against their own voice: the baseline, or
+        # the warm-up so far once most of it is done; never the ceiling alone).
+        own = self.baseline.stats is not None or self.provisional
+        lifted = self.speaker == "customer" and own and floor >= s.yell_pitch_floor_st * margin
         # Far above any calm adult register with a coherent track: yelling, whatever the
         # baseline (the speaker-independent reference; the customer only, see settings).
         ceiling = s.calm_pitch_ceiling_st + s.prior_yell_pitch_st * margin
@@ -429,12 +427,19 @@ class VoiceTracker:
         """A window only half filled is judged live when it is a shout beyond doubt: yelling
         in pitch and balance, with a coherent contour, and louder by the speaker's raised
         step (the customer's first shout after a long pause fills no whole window: a 2 s
-        RAVDESS shout has about 1 s of voiced frames)."""
-        if self.baseline.stats is None or d[0] < self.raised_db():
+        RAVDESS shout has about 1 s of voiced frames); or, for the customer, yelling with
+        the contour lifted as a whole (`floor`) and a spectrum no darker than the calm
+        voice's (effort brightens it): a rough shout voices so few frames that its window
+        may never be half filled."""
+        known = self.baseline.stats is not None
+        if not (known or self.provisional):
             return False
-        coherent = spread <= self.s.yell_pitch_spread_st
-        level = self.classify(d, pitch_abs=stats.pitch_st, spread=spread, floor=floor)
-        return coherent and level == "yelling"
+        if self.classify(d, pitch_abs=stats.pitch_st, spread=spread, floor=floor) != "yelling":
+            return False
+        if known and spread <= self.s.yell_pitch_spread_st and d[0] >= self.raised_db():
+            return True
+        lifted = floor >= self.s.yell_pitch_floor_st
+        return self.speaker == "customer" and lifted and d[2] >= 0.0
 
     def _remember(self, now: int, stats: VoiceStats, spread: float, floor: float) -> None:
         onset = max(int(self.window.t[0]), self.spurt_start)
