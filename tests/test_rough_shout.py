@@ -42,3 +42,29 @@ def test_without_the_lifted_floor_the_rough_shout_is_missed() -> None:
     off = dataclasses.replace(cfg.detector, yell_pitch_floor_st=48.0)
     yells, _ = _window_yells(dataclasses.replace(cfg, detector=off))
     assert not yells, [(a.kind, a.start) for a in yells]
+
+
+def test_a_rough_quiet_shout_over_a_phone_line_is_yelling() -> None:
+    # The same call with the caller's whole channel through the evaluation's phone line
+    # (300-3400 Hz, 8 kHz, mu-law): the shout's window never holds more than 31 voiced
+    # frames (not half filled), and the warm-up is not over when it starts; its lowest
+    # quarter is still 16-19 st over the warm-up's pitch, its balance no darker.
+    import zlib
+
+    import numpy as np
+
+    from audio.sources import ArraySource
+    from monitor.pipeline import Pipeline
+    from tests.eval_calls import RAVDESS, SEED, harness
+
+    ev = harness()
+    job = ev.Job("customer", "shout_quiet", 9, 10, str(RAVDESS), SEED)
+    rng = np.random.default_rng([job.seed, zlib.crc32(job.key.encode())])
+    spec, agent, customer = ev.BUILDERS["customer"](job.ravdess, "shout_quiet", 9, 10, rng)
+    line, _ = ev.phone_line(customer, 0.0)
+    pipe = Pipeline(load_config(None), spec.call_id)
+    alerts = [a for blk in ArraySource(agent, line[: agent.shape[0]]) for a in pipe.push(blk)]
+    alerts += pipe.finish()
+    assert not [a for a in alerts if a.start < spec.window_start - 1]
+    yells = [a for a in alerts if a.kind == "customer_yelling" and a.start >= spec.window_start - 1]
+    assert yells, [(a.kind, a.start) for a in alerts]
