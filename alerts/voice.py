@@ -118,6 +118,9 @@ class VoiceTracker:
         # speech and the calm speech that follows, up to a warm-up's worth of frames.
         self._calm_after: np.ndarray | None = None
         self._calm_grew = False
+        # The customer's latest block's worth of voiced frames, looked at between blocks.
+        self._recent = np.zeros((0, 3))
+        self._since_look = 0
         self.history: deque[Judged] = deque()
         self.alerted: list[list[int]] = []  # [start, end, state order] of alerted episodes
         self.late: list[LateEpisode] = []
@@ -271,6 +274,9 @@ class VoiceTracker:
             frames = np.column_stack([level[keep], pitch[keep], bal[keep]])
             self._block.append(frames)
             self._block_n += int(keep.sum())
+            if self.speaker == "customer":
+                self._recent = np.concatenate([self._recent, frames])[-self.settle_frames :]
+                self._since_look += int(keep.sum())
             if self._calm_after is not None and self.state == "normal" and self.candidate is None:
                 self._calm_after = np.concatenate([self._calm_after, frames])
                 self._calm_grew = True
@@ -291,6 +297,8 @@ class VoiceTracker:
                 self._calm_after = None
         if self._block_n >= self.settle_frames:
             self._settle(now)
+        elif self._since_look >= self.settle_frames // 3:
+            self._look_between_blocks(now)
         if self.candidate is not None and now - self.last_voice > self.s.turn_gap_s * SAMPLE_RATE:
             # A building state ends with the speaker's turn: it must hold in their own
             # speech, not be completed by the first frames of their next turn.
@@ -536,6 +544,24 @@ class VoiceTracker:
         pair = summarize(both[:, 0], both[:, 1], both[:, 2])
         if self._above(b, pair):
             self._settle_on(pair, now, both)
+
+    def _look_between_blocks(self, now: int) -> None:
+        """The customer's latest block's worth of voiced frames, between two blocks: when it
+        is calmer by the loud step (`_settle`'s first test), the baseline settles on it now
+        instead of at the next block's end, and the next block starts afresh."""
+        self._since_look = 0
+        b = self.baseline.stats
+        if b is None or len(self._recent) < self.settle_frames:
+            return
+        data = self._recent
+        cand = summarize(data[:, 0], data[:, 1], data[:, 2])
+        if self._elevated_over(b, cand, 0.5) and any(
+            self._elevated_over(x, cand) for _, x in [*self._blocks, (now, b)]
+        ):
+            self._block, self._block_n = [], 0
+            self._prev_data = data
+            self._blocks.append((now, cand))
+            self._settle_on(cand, now, data)
 
     def _raised_over(self, x: VoiceStats, cand: VoiceStats) -> bool:
         """`x` is louder than `cand` by the speaker's raised threshold and higher or

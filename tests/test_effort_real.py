@@ -166,7 +166,9 @@ def test_a_caller_who_calms_down_is_found_once_their_calm_voice_is_heard() -> No
     assert [a.kind for a in mine] == ["customer_yelling"], [(a.kind, a.start) for a in mine]
     a = mine[0]
     assert a.late and a.start <= spec.window_end
-    assert a.evidence["found_at_s"] < 36.0  # the first calm block (44.4 s before)
+    # Found within the caller's first calm block's worth of speech (17.6 s; 44.4 s before
+    # the calm voice stopped being a quieter line, 32.0 s before the look between blocks).
+    assert a.evidence["found_at_s"] < 22.0
 
 
 def test_after_calming_down_the_calm_voice_is_not_one_soft_block() -> None:
@@ -177,4 +179,4 @@ def test_after_calming_down_the_calm_voice_is_not_one_soft_block() -> None:
     mine = [a for a in alerts if a.speaker == "customer"]
     assert len(mine) == 1, [(a.kind, a.start, a.late) for a in mine]
     assert mine[0].late and mine[0].start <= spec.window_end
-    assert mine[0].evidence["found_at_s"] < 40.0  # 46.4 s before
+    assert mine[0].evidence["found_at_s"] < 40.0  # 46.4 s before (28.8 s now)
