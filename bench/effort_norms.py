@@ -124,19 +124,28 @@ def category_takes(ravdess: str, actor: int, cat: str) -> tuple[np.ndarray, ...]
     return {"normal": a.normal, "emphatic": a.emphatic, "shout": a.shout}[cat]
 
 
-def cpp(x: np.ndarray) -> float:
-    """Median cepstral peak prominence (dB-cepstrum units) over the loudest half of the
-    analysis' voiced frames of `x`: the peak of the real cepstrum of the 40 ms frame's dB
-    spectrum at 70-800 Hz quefrencies, above the regression line over that range."""
+def _loud_voiced(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """`x` padded as the analysis sees it, and the hops of its loudest half of voiced
+    frames (None without any voiced frame)."""
     an = ChannelAnalyzer("customer", AnalysisSettings())
     pad = np.zeros(int(0.3 * SR), np.float32)
     y = np.concatenate([pad, x.astype(np.float32), pad])
     y = y[: y.shape[0] // 480 * 480]
     f = an.push(0, y)
     if f is None or not f.voiced.any():
-        return float("nan")
+        return None
     idx = np.flatnonzero(f.voiced)
-    idx = idx[f.level_db[idx] >= np.median(f.level_db[idx])]
+    return y, idx[f.level_db[idx] >= np.median(f.level_db[idx])]
+
+
+def cpp(x: np.ndarray) -> float:
+    """Median cepstral peak prominence (dB-cepstrum units) over the loudest half of the
+    analysis' voiced frames of `x`: the peak of the real cepstrum of the 40 ms frame's dB
+    spectrum at 70-800 Hz quefrencies, above the regression line over that range."""
+    loud = _loud_voiced(x)
+    if loud is None:
+        return float("nan")
+    y, idx = loud
     n, nfft = 640, 1024
     starts = np.clip(idx * 160 + 80 - n // 2, 0, y.shape[0] - n)
     frames = y[starts[:, None] + np.arange(n)].astype(np.float64) * np.hanning(n)
@@ -155,15 +164,10 @@ def formants(x: np.ndarray) -> tuple[float, float]:
     """(F1, F3) medians in Hz over the loudest half of the analysis' voiced frames."""
     import librosa
 
-    an = ChannelAnalyzer("customer", AnalysisSettings())
-    pad = np.zeros(int(0.3 * SR), np.float32)
-    y = np.concatenate([pad, x.astype(np.float32), pad])
-    y = y[: y.shape[0] // 480 * 480]
-    f = an.push(0, y)
-    if f is None or not f.voiced.any():
+    loud = _loud_voiced(x)
+    if loud is None:
         return float("nan"), float("nan")
-    idx = np.flatnonzero(f.voiced)
-    idx = idx[f.level_db[idx] >= np.median(f.level_db[idx])]
+    y, idx = loud
     y8 = librosa.resample(y, orig_sr=SR, target_sr=8000)
     f1: list[float] = []
     f3: list[float] = []
