@@ -104,6 +104,21 @@ PERIOD_LAGS = np.arange(10, 101)
 """Pitch periods looked at, in samples at 4 kHz: 40-400 Hz."""
 
 
+def _normalised_corr(
+    y: np.ndarray, x: np.ndarray, ey: float, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """`y` slid along `x` at lags 0..n-1: the correlation sum_m y[m] x[m + k], normalised
+    by `ey` (the energy of `y`) and the energy of the part of `x` each lag compares, so a
+    peak is at most 1 whatever the lag; and that energy of `x` per lag."""
+    size = 1 << int(np.ceil(np.log2(x.size + y.size)))
+    r = np.fft.irfft(np.conj(np.fft.rfft(y, size)) * np.fft.rfft(x, size), size)[:n]
+    cs = np.concatenate([[0.0], np.cumsum(x.astype(np.float64) ** 2)])
+    ex = cs[y.size : y.size + n] - cs[:n]
+    norm = np.abs(r) / np.sqrt(ey * np.maximum(ex, 1e-20))
+    norm[ex <= 1e-12] = 0.0
+    return norm, ex
+
+
 def source_periodic(r: np.ndarray, x: np.ndarray, frame: int = 200) -> float | None:
     """How much of the residual `r` repeats at the source `x`'s own pitch period: the
     normalised autocorrelation of `r` at that period, energy-weighted over the 50 ms frames
@@ -420,16 +435,8 @@ class EchoLocator:
         lag = self.lag
         if ea <= 1e-12 or eb <= 1e-12:
             return None
-        # r[k] = sum_n core[n] * b[n + k] for k in 0..2*lag (lag k - `lag` samples).
-        size = 1 << int(np.ceil(np.log2(b.size + core.size)))
-        r = np.fft.irfft(np.conj(np.fft.rfft(core, size)) * np.fft.rfft(b, size), size)
-        r = r[: 2 * lag + 1]
-        # Normalised by the energy of the part of `b` each lag compares with `core`, so a
-        # peak is at most 1 whatever the lag.
-        cs = np.concatenate([[0.0], np.cumsum(b.astype(np.float64) ** 2)])
-        eb_k = cs[core.size : core.size + r.size] - cs[: r.size]
-        norm = np.abs(r) / np.sqrt(ea * np.maximum(eb_k, 1e-20))
-        norm[eb_k <= 1e-12] = 0.0
+        # Lag k of `b` against `core` is a delay of k - `lag` samples.
+        norm, eb_k = _normalised_corr(core, b, ea, 2 * lag + 1)
         k = int(np.argmax(norm))
         peak = float(norm[k])
         eb = float(eb_k[k])
@@ -528,6 +535,11 @@ class EchoLocator:
         rho = source_periodic(path.last_residual, x)
         return rho is None or rho < FOREIGN
 
+    @property
+    def far_known(self) -> bool:
+        """Whether either direction has a far copy (a bulk delay) to test ticks against."""
+        return self.far[0] is not None or self.far[1] is not None
+
     def _far_routes(self) -> None:
         """Follow the bulk delays: a route per far copy, anew when its delay moves."""
         for f in (0, 1):
@@ -550,13 +562,7 @@ class EchoLocator:
         ey = float(y @ y)
         if ey <= 1e-12:
             return None
-        size = 1 << int(np.ceil(np.log2(x.size + y.size)))
-        r = np.fft.irfft(np.conj(np.fft.rfft(y, size)) * np.fft.rfft(x, size), size)
-        r = r[: x.size - y.size + 1]  # r[k] = sum_n y[n] x[n + k]
-        cs = np.concatenate([[0.0], np.cumsum(x.astype(np.float64) ** 2)])
-        ex = cs[y.size : y.size + r.size] - cs[: r.size]
-        norm = np.abs(r) / np.sqrt(ey * np.maximum(ex, 1e-20))
-        norm[ex <= 1e-12] = 0.0
+        norm, ex = _normalised_corr(y, x, ey, x.size - y.size + 1)
         k = int(np.argmax(norm))
         if ex[k] <= 1e-12:
             return None
@@ -610,25 +616,14 @@ class EchoLocator:
             route = self.far[f]
             if route is None or not speech[f][t0 : t0 + tick].any():
                 continue
-            unvoiced = voiced is not None and not voiced[f][t0 : t0 + tick].any()
-            typical = ref[f]
-            low = (
-                level is not None
-                and typical is not None
-                and bool(level[f][t0 : t0 + tick].max() < typical - floor_db)
-            )
+            unvoiced, low = self._quiet(f, t0, tick, voiced, level, ref, floor_db)
             if self.far_carry is not None and self.far_carry[0] == f and lo < self.far_carry[1]:
                 # The far copy's tail (its reverberation, the VAD's hangover) stays with
                 # the follower unless it has a voice of its own there.
                 y = _decimate(self._span(lo, hi)[f], self.decim)
                 x = _decimate(self._span(lo - route.delay, hi - route.delay)[1 - f], self.decim)
                 own = float(y @ y) / max(float(x @ x), 1e-20)
-                if (
-                    unvoiced
-                    or low
-                    or route.leak_db is None
-                    or 10 * np.log10(own + 1e-20) <= route.leak_db + self.own_voice_db
-                ):
+                if self._tail_stays(own, route.leak_db, unvoiced or low):
                     return f
             elif unvoiced and low and self._spoke(1 - f, lo - route.delay, lo):
                 # No voice and far under the follower's own speech while the source spoke
@@ -637,6 +632,31 @@ class EchoLocator:
                 # call also moves the VAD's noise model).
                 return f
         return None
+
+    @staticmethod
+    def _quiet(
+        f: int,
+        t0: int,
+        tick: int,
+        voiced: tuple[np.ndarray, np.ndarray] | None,
+        level: tuple[np.ndarray, np.ndarray] | None,
+        ref: tuple[float | None, float | None],
+        floor_db: float,
+    ) -> tuple[bool, bool]:
+        """Channel `f`'s tick from hop `t0`: whether it has no voiced hop, and whether its
+        loudest hop is more than `floor_db` under its typical level (`ref`)."""
+        sl = slice(t0, t0 + tick)
+        unvoiced = voiced is not None and not voiced[f][sl].any()
+        typical = ref[f]
+        if level is None or typical is None:
+            return unvoiced, False
+        return unvoiced, bool(level[f][sl].max() < typical - floor_db)
+
+    def _tail_stays(self, own: float, known: float | None, quiet: bool) -> bool:
+        """A shared sound's tail stays with its follower: the follower is quiet there, or
+        its energy over the source's (`own`) is not clearly more than its copy usually has
+        (`known`, dB; unknown: it stays)."""
+        return quiet or known is None or 10 * np.log10(own + 1e-20) <= known + self.own_voice_db
 
     def _kept(
         self,
@@ -742,7 +762,7 @@ class EchoLocator:
         talk = speech if speech is not None else (both, both)
         self._remember(start, talk)
         for t0 in range(0, n, tick):
-            if t0 and (self.far[0] is not None or self.far[1] is not None):
+            if t0 and self.far_known:
                 self._kept(start, t0 - tick, tick, talk, voiced, masks)
             sel = both[t0 : t0 + tick]
             lo = start + t0 * HOP
@@ -753,7 +773,7 @@ class EchoLocator:
                 self._far_routes()
             if not sel.any():
                 far = None
-                if self.far[0] is not None or self.far[1] is not None:
+                if self.far_known:
                     far = self._far_judge(t0, tick, lo, hi, talk, voiced, level, ref, floor_db)
                 if far is not None and far >= 0:
                     hops = talk[far][t0 : t0 + tick]
@@ -784,7 +804,7 @@ class EchoLocator:
                     continue
                 # The shared sound's tail runs on from its last tick heard on both channels.
                 self.carry = (follower, hi + self.tail)
-            elif self.far[0] is not None or self.far[1] is not None:
+            elif self.far_known:
                 follower = self._far_judge(t0, tick, lo, hi, talk, voiced, level, ref, floor_db)
                 if follower == -1:
                     continue
@@ -802,21 +822,14 @@ class EchoLocator:
                 s = self.delay[f]
                 src = src[lag - s : src.size - lag - s]
                 own = (ea, eb)[f] / max(float(src @ src), 1e-20)
-                quiet = voiced is not None and not voiced[f][t0 : t0 + tick].any()
-                typical = ref[f]
-                if level is not None and typical is not None:
-                    quiet |= bool(level[f][t0 : t0 + tick].max() < typical - floor_db)
-                if (
-                    quiet
-                    or known is None
-                    or 10 * np.log10(own + 1e-20) <= known + self.own_voice_db
-                ):
+                unvoiced, low = self._quiet(f, t0, tick, voiced, level, ref, floor_db)
+                if self._tail_stays(own, known, unvoiced or low):
                     follower = f
             if follower is None:
                 continue
             masks[follower][t0 : t0 + tick] = hops
             self.shared_hops[follower] += int(hops.sum())
-        if n and (self.far[0] is not None or self.far[1] is not None):
+        if n and self.far_known:
             self._kept(start, (n - 1) // tick * tick, tick, talk, voiced, masks)
         # Keep only what the next ticks may look back on.
         keep_from = start + n * HOP - self.history
