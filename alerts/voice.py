@@ -11,6 +11,7 @@ Runs on the analysis thread.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -528,9 +529,7 @@ class VoiceTracker:
         b = self.baseline.stats
         if b is None:
             return
-        if self._elevated_over(b, cand, 0.5) and any(
-            self._elevated_over(x, cand) for _, x in [*earlier, (now, b)]
-        ):
+        if self._calmed_down(b, cand, earlier, now):
             self._settle_on(cand, now, data)
             return
         if self.speaker != "customer" or prev_data is None or len(earlier) < 2:
@@ -545,6 +544,19 @@ class VoiceTracker:
         if self._above(b, pair):
             self._settle_on(pair, now, both)
 
+    def _calmed_down(
+        self,
+        b: VoiceStats,
+        cand: VoiceStats,
+        earlier: Iterable[tuple[int, VoiceStats]],
+        now: int,
+    ) -> bool:
+        """The loud-step test of calming down: the baseline `b` is at least half elevated
+        over `cand`, and an earlier block (or the baseline, at `now`) wholly is."""
+        return self._elevated_over(b, cand, 0.5) and any(
+            self._elevated_over(x, cand) for _, x in [*earlier, (now, b)]
+        )
+
     def _look_between_blocks(self, now: int) -> None:
         """The customer's latest block's worth of voiced frames, between two blocks: when it
         is calmer by the loud step (`_settle`'s first test), the baseline settles on it now
@@ -555,9 +567,7 @@ class VoiceTracker:
             return
         data = self._recent
         cand = summarize(data[:, 0], data[:, 1], data[:, 2])
-        if self._elevated_over(b, cand, 0.5) and any(
-            self._elevated_over(x, cand) for _, x in [*self._blocks, (now, b)]
-        ):
+        if self._calmed_down(b, cand, self._blocks, now):
             self._block, self._block_n = [], 0
             self._prev_data = data
             self._blocks.append((now, cand))
